@@ -1,0 +1,1 @@
+message(STATUS "include rules: not yet written")
