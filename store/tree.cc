@@ -1,0 +1,514 @@
+#include "store/tree.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "store/crash_point.h"
+#include "store/internal/unique_fd.h"
+
+namespace cistern::store {
+namespace fs = std::filesystem;
+using internal::UniqueFd;
+
+namespace {
+
+constexpr std::string_view kWebDir = "web";
+constexpr std::string_view kIncomingDir = "incoming";
+constexpr std::string_view kTempPrefix = ".tmp-";  // format.md: temporary names
+constexpr mode_t kDirMode = 0755;
+constexpr mode_t kFileMode = 0644;
+constexpr int kPublishAttempts = 3;  // a concurrent Remove may prune the directory once or twice
+
+Result<void> SyncFd(int fd, const std::string& what) {
+  if (::fsync(fd) != 0) {
+    return tl::unexpected(ErrnoError(errno, "fsync " + what));
+  }
+  return {};
+}
+
+Result<UniqueFd> OpenDirectory(const fs::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.is_open()) {
+    return tl::unexpected(ErrnoError(errno, "open directory " + path.string()));
+  }
+  return fd;
+}
+
+// mkdir that accepts an existing directory; reports whether it created one.
+Result<bool> MakeDirectory(const fs::path& path) {
+  if (::mkdir(path.c_str(), kDirMode) == 0) {
+    return true;
+  }
+  if (errno != EEXIST) {
+    return tl::unexpected(ErrnoError(errno, "create directory " + path.string()));
+  }
+  return false;
+}
+
+Result<void> CheckWritable(int fd, const fs::path& path) {
+  // faccessat also reports EROFS for a read-only mount, which matters when running as root.
+  if (::faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
+    return tl::unexpected(ErrnoError(errno, "directory " + path.string() + " is not writable"));
+  }
+  return {};
+}
+
+Result<std::string> RandomHex(size_t bytes_count) {
+  std::vector<uint8_t> bytes(bytes_count);
+  size_t filled = 0;
+  while (filled < bytes.size()) {
+    const ssize_t n = ::getrandom(bytes.data() + filled, bytes.size() - filled, 0);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return tl::unexpected(ErrnoError(errno, "getrandom for a temporary file name"));
+    }
+    filled += static_cast<size_t>(n);
+  }
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const uint8_t b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0x0f]);
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- PartialFile ----
+
+PartialFile::PartialFile(PartialFile&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      path_(std::exchange(other.path_, fs::path())),
+      size_(std::exchange(other.size_, 0)) {}
+
+PartialFile& PartialFile::operator=(PartialFile&& other) noexcept {
+  if (this != &other) {
+    Discard();
+    fd_ = std::exchange(other.fd_, -1);
+    path_ = std::exchange(other.path_, fs::path());
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+PartialFile::~PartialFile() { Discard(); }
+
+void PartialFile::Discard() noexcept {
+  if (fd_ >= 0) {
+    // An unpublished file's bytes are thrown away, so a close error does not matter.
+    static_cast<void>(::close(fd_));
+    fd_ = -1;
+  }
+  if (!path_.empty()) {
+    // Best effort: a leftover is removed by Tree::RemoveStaleIncoming on the next run.
+    static_cast<void>(::unlink(path_.c_str()));
+    path_.clear();
+  }
+}
+
+Result<void> PartialFile::Write(std::span<const uint8_t> bytes) {
+  if (fd_ < 0) {
+    return tl::unexpected(ErrnoError(EBADF, "write to a closed partial file"));
+  }
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return tl::unexpected(ErrnoError(errno, "write " + path_.string()));
+    }
+    if (n == 0) {
+      return tl::unexpected(ErrnoError(EIO, "write " + path_.string() + " made no progress"));
+    }
+    const auto written = static_cast<size_t>(n);
+    bytes = bytes.subspan(written);
+    size_ += written;
+  }
+  return {};
+}
+
+// ---- Tree ----
+
+struct Tree::Impl {
+  fs::path root;
+  fs::path web;
+  fs::path incoming;
+  TreeOptions options;
+  UniqueFd web_fd;
+  UniqueFd incoming_fd;
+
+  std::string Describe(const RelativePath& path) const { return (web / path.str()).string(); }
+
+  // Opens web/ and each directory above `dest`'s last segment, one `openat` at a time, never
+  // following a symlink. Returns the descriptors, web/ first and `dest`'s directory last.
+  // With `create`, missing directories are made (and their parent fsynced); without it, a missing
+  // directory gives ENOENT.
+  Result<std::vector<UniqueFd>> OpenParents(const RelativePath& dest, bool create) const {
+    std::vector<UniqueFd> chain;
+    UniqueFd web_dir(::openat(web_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!web_dir.is_open()) {
+      return tl::unexpected(ErrnoError(errno, "open " + web.string()));
+    }
+    chain.push_back(std::move(web_dir));
+    std::vector<std::string_view> segments = dest.segments();
+    segments.pop_back();
+    std::string walked;
+    for (const std::string_view segment : segments) {
+      walked += walked.empty() ? "" : "/";
+      walked += segment;
+      const std::string name(segment);
+      const int parent = chain.back().get();
+      for (int attempt = 0;; ++attempt) {
+        UniqueFd dir(
+            ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (dir.is_open()) {
+          chain.push_back(std::move(dir));
+          break;
+        }
+        const int err = errno;
+        const std::string where = (web / walked).string();
+        if (err == ELOOP || err == ENOTDIR) {
+          struct stat st {};
+          const bool is_link =
+              ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+          return tl::unexpected(MakeError(
+              Errc::kInvalidPath,
+              where + (is_link ? " is a symlink; refusing to follow it inside the tree"
+                               : " is not a directory")));
+        }
+        if (err != ENOENT || !create || attempt > 0) {
+          return tl::unexpected(ErrnoError(err, "open directory " + where));
+        }
+        if (::mkdirat(parent, name.c_str(), kDirMode) != 0 && errno != EEXIST) {
+          return tl::unexpected(ErrnoError(errno, "create directory " + where));
+        }
+        if (options.fsync) {
+          // The new directory's entry must be durable before anything is renamed into it.
+          if (auto synced = SyncFd(parent, "parent of " + where); !synced) {
+            return tl::unexpected(synced.error());
+          }
+        }
+      }
+    }
+    return chain;
+  }
+
+  Result<void> PublishOnce(const fs::path& source, const RelativePath& dest) const {
+    auto chain = OpenParents(dest, /*create=*/true);
+    if (!chain) {
+      return tl::unexpected(chain.error());
+    }
+    const int dir = chain->back().get();
+    const std::string name(dest.filename());
+    CISTERN_CRASH_POINT("tree.before_rename");
+    if (::renameat(AT_FDCWD, source.c_str(), dir, name.c_str()) != 0) {
+      return tl::unexpected(
+          ErrnoError(errno, "rename " + source.string() + " to " + Describe(dest)));
+    }
+    CISTERN_CRASH_POINT("tree.after_rename");
+    if (options.fsync) {
+      return SyncFd(dir, "directory of " + Describe(dest));
+    }
+    return {};
+  }
+};
+
+Tree::Tree(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Tree::Tree(Tree&&) noexcept = default;
+Tree& Tree::operator=(Tree&&) noexcept = default;
+Tree::~Tree() = default;
+
+Result<Tree> Tree::Open(const fs::path& root, TreeOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->root = root;
+  impl->web = root / kWebDir;
+  impl->incoming = root / kIncomingDir;
+  impl->options = options;
+
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) {
+    return tl::unexpected(Error{ec, "create mirror directory " + root.string()});
+  }
+  auto made_web = MakeDirectory(impl->web);
+  if (!made_web) {
+    return tl::unexpected(made_web.error());
+  }
+  auto made_incoming = MakeDirectory(impl->incoming);
+  if (!made_incoming) {
+    return tl::unexpected(made_incoming.error());
+  }
+  auto web_fd = OpenDirectory(impl->web);
+  if (!web_fd) {
+    return tl::unexpected(web_fd.error());
+  }
+  auto incoming_fd = OpenDirectory(impl->incoming);
+  if (!incoming_fd) {
+    return tl::unexpected(incoming_fd.error());
+  }
+  for (const auto& [fd, path] : {std::pair{web_fd->get(), impl->web},
+                                 std::pair{incoming_fd->get(), impl->incoming}}) {
+    if (auto writable = CheckWritable(fd, path); !writable) {
+      return tl::unexpected(writable.error());
+    }
+  }
+  struct stat web_st {};
+  struct stat incoming_st {};
+  if (::fstat(web_fd->get(), &web_st) != 0 || ::fstat(incoming_fd->get(), &incoming_st) != 0) {
+    return tl::unexpected(ErrnoError(errno, "stat " + impl->web.string()));
+  }
+  if (web_st.st_dev != incoming_st.st_dev) {
+    return tl::unexpected(ErrnoError(EXDEV, impl->web.string() + " and " +
+                                                impl->incoming.string() +
+                                                " must be on the same filesystem"));
+  }
+  if (options.fsync && (*made_web || *made_incoming)) {
+    auto root_fd = OpenDirectory(root);
+    if (!root_fd) {
+      return tl::unexpected(root_fd.error());
+    }
+    if (auto synced = SyncFd(root_fd->get(), root.string()); !synced) {
+      return tl::unexpected(synced.error());
+    }
+  }
+  impl->web_fd = std::move(*web_fd);
+  impl->incoming_fd = std::move(*incoming_fd);
+  return Tree(std::move(impl));
+}
+
+Result<PartialFile> Tree::CreatePartial() {
+  // 64 random bits: a collision is vanishingly rare, and O_EXCL catches it anyway.
+  constexpr int kAttempts = 8;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto hex = RandomHex(8);
+    if (!hex) {
+      return tl::unexpected(hex.error());
+    }
+    const std::string name = std::string(kTempPrefix) + *hex;
+    const int fd = ::openat(impl_->incoming_fd.get(), name.c_str(),
+                            O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode);
+    if (fd >= 0) {
+      return PartialFile(fd, impl_->incoming / name);
+    }
+    if (errno != EEXIST) {
+      return tl::unexpected(
+          ErrnoError(errno, "create partial file " + (impl_->incoming / name).string()));
+    }
+  }
+  return tl::unexpected(
+      ErrnoError(EEXIST, "create partial file in " + impl_->incoming.string()));
+}
+
+Result<void> Tree::Publish(PartialFile file, const RelativePath& dest) {
+  if (file.fd_ < 0 || file.path_.empty()) {
+    return tl::unexpected(ErrnoError(EBADF, "publish " + impl_->Describe(dest) +
+                                                ": the partial file was moved from"));
+  }
+  if (impl_->options.fsync) {
+    if (auto synced = SyncFd(file.fd_, file.path_.string()); !synced) {
+      return tl::unexpected(synced.error());
+    }
+  }
+  // close() can report a deferred write error (NFS, some FUSE filesystems): check it.
+  const int fd = std::exchange(file.fd_, -1);
+  if (::close(fd) != 0) {
+    return tl::unexpected(ErrnoError(errno, "close " + file.path_.string()));
+  }
+  Result<void> published;
+  for (int attempt = 0; attempt < kPublishAttempts; ++attempt) {
+    published = impl_->PublishOnce(file.path_, dest);
+    // ENOENT from rename: a concurrent Remove pruned the directory between open and rename.
+    const bool pruned = !published && published.error().code == std::errc::no_such_file_or_directory;
+    if (!pruned) {
+      break;
+    }
+  }
+  if (published) {
+    file.path_.clear();  // it is in the tree now; the destructor must not unlink it
+  }
+  return published;
+}
+
+Result<void> Tree::WriteAtomic(const RelativePath& dest, std::span<const uint8_t> bytes) {
+  auto file = CreatePartial();
+  if (!file) {
+    return tl::unexpected(file.error());
+  }
+  if (auto written = file->Write(bytes); !written) {
+    return tl::unexpected(written.error());
+  }
+  return Publish(std::move(*file), dest);
+}
+
+Result<void> Tree::Remove(const RelativePath& dest) {
+  auto chain = impl_->OpenParents(dest, /*create=*/false);
+  if (!chain) {
+    if (chain.error().code == std::errc::no_such_file_or_directory) {
+      return {};
+    }
+    return tl::unexpected(chain.error());
+  }
+  const std::string name(dest.filename());
+  if (::unlinkat(chain->back().get(), name.c_str(), 0) != 0) {
+    if (errno == ENOENT) {
+      return {};
+    }
+    return tl::unexpected(ErrnoError(errno, "remove " + impl_->Describe(dest)));
+  }
+  if (impl_->options.fsync) {
+    if (auto synced = SyncFd(chain->back().get(), "directory of " + impl_->Describe(dest));
+        !synced) {
+      return tl::unexpected(synced.error());
+    }
+  }
+  // Prune now-empty directories, deepest first; chain[0] is web/ itself and stays.
+  std::vector<std::string_view> segments = dest.segments();
+  for (size_t level = chain->size() - 1; level >= 1; --level) {
+    const int parent = (*chain)[level - 1].get();
+    const std::string dir_name(segments[level - 1]);
+    if (::unlinkat(parent, dir_name.c_str(), AT_REMOVEDIR) != 0) {
+      if (errno == ENOTEMPTY || errno == EEXIST || errno == ENOENT) {
+        break;  // still in use (or already gone): the directories above are not empty either
+      }
+      return tl::unexpected(ErrnoError(errno, "remove empty directory of " + impl_->Describe(dest)));
+    }
+    if (impl_->options.fsync) {
+      if (auto synced = SyncFd(parent, "directory of " + impl_->Describe(dest)); !synced) {
+        return tl::unexpected(synced.error());
+      }
+    }
+  }
+  return {};
+}
+
+Result<std::optional<uint64_t>> Tree::FileSize(const RelativePath& dest) const {
+  auto chain = impl_->OpenParents(dest, /*create=*/false);
+  if (!chain) {
+    if (chain.error().code == std::errc::no_such_file_or_directory) {
+      return std::optional<uint64_t>();
+    }
+    return tl::unexpected(chain.error());
+  }
+  const std::string name(dest.filename());
+  struct stat st {};
+  if (::fstatat(chain->back().get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) {
+      return std::optional<uint64_t>();
+    }
+    return tl::unexpected(ErrnoError(errno, "stat " + impl_->Describe(dest)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return tl::unexpected(
+        MakeError(Errc::kInvalidPath, impl_->Describe(dest) + " is not a regular file"));
+  }
+  return std::optional<uint64_t>(static_cast<uint64_t>(st.st_size));
+}
+
+Result<std::string> Tree::ReadFile(const RelativePath& dest) const {
+  auto chain = impl_->OpenParents(dest, /*create=*/false);
+  if (!chain) {
+    if (chain.error().code == std::errc::no_such_file_or_directory) {
+      return tl::unexpected(MakeError(Errc::kNotFound, "read " + impl_->Describe(dest)));
+    }
+    return tl::unexpected(chain.error());
+  }
+  const std::string name(dest.filename());
+  UniqueFd fd(::openat(chain->back().get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.is_open()) {
+    if (errno == ENOENT) {
+      return tl::unexpected(MakeError(Errc::kNotFound, "read " + impl_->Describe(dest)));
+    }
+    if (errno == ELOOP) {
+      return tl::unexpected(MakeError(Errc::kInvalidPath,
+                                      impl_->Describe(dest) + " is a symlink; refusing to read"));
+    }
+    return tl::unexpected(ErrnoError(errno, "open " + impl_->Describe(dest)));
+  }
+  std::string content;
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && st.st_size > 0) {
+    content.reserve(static_cast<size_t>(st.st_size));
+  }
+  char buffer[65536];
+  while (true) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return tl::unexpected(ErrnoError(errno, "read " + impl_->Describe(dest)));
+    }
+    if (n == 0) {
+      return content;
+    }
+    content.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+Result<size_t> Tree::RemoveStaleIncoming() {
+  const int dup_fd = ::fcntl(impl_->incoming_fd.get(), F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) {
+    return tl::unexpected(ErrnoError(errno, "open " + impl_->incoming.string()));
+  }
+  DIR* dir = ::fdopendir(dup_fd);
+  if (dir == nullptr) {
+    const int err = errno;
+    static_cast<void>(::close(dup_fd));
+    return tl::unexpected(ErrnoError(err, "list " + impl_->incoming.string()));
+  }
+  // A dup shares the file offset with incoming_fd; start from the beginning every time.
+  ::rewinddir(dir);
+  std::vector<std::string> stale;
+  while (true) {
+    errno = 0;
+    const dirent* entry = ::readdir(dir);
+    if (entry == nullptr) {
+      break;
+    }
+    const std::string_view name = entry->d_name;
+    if (name.starts_with(kTempPrefix)) {
+      stale.emplace_back(name);
+    }
+  }
+  const int read_error = errno;
+  static_cast<void>(::closedir(dir));  // read-only directory stream: nothing to lose
+  if (read_error != 0) {
+    return tl::unexpected(ErrnoError(read_error, "list " + impl_->incoming.string()));
+  }
+  size_t removed = 0;
+  for (const std::string& name : stale) {
+    if (::unlinkat(impl_->incoming_fd.get(), name.c_str(), 0) != 0) {
+      if (errno == ENOENT) {
+        continue;
+      }
+      return tl::unexpected(ErrnoError(errno, "remove " + (impl_->incoming / name).string()));
+    }
+    ++removed;
+  }
+  if (removed > 0 && impl_->options.fsync) {
+    if (auto synced = SyncFd(impl_->incoming_fd.get(), impl_->incoming.string()); !synced) {
+      return tl::unexpected(synced.error());
+    }
+  }
+  return removed;
+}
+
+fs::path Tree::WebPath(const RelativePath& dest) const { return impl_->web / dest.str(); }
+const fs::path& Tree::root() const { return impl_->root; }
+const fs::path& Tree::web_root() const { return impl_->web; }
+const fs::path& Tree::incoming_dir() const { return impl_->incoming; }
+const TreeOptions& Tree::options() const { return impl_->options; }
+
+}  // namespace cistern::store

@@ -1,0 +1,151 @@
+// Tree: the mirror directory on disk. `<root>/web` is the tree nginx serves; `<root>/incoming`
+// holds partial files on the same filesystem, so publishing one is a rename.
+//
+// Every file lands atomically: bytes go to a new `incoming/.tmp-<hex>` file, which is fsynced,
+// closed, renamed over its destination, and the destination's directory is fsynced (see
+// format.md, "fsync order"). A reader of web/ therefore sees the old bytes or the new bytes,
+// never a mix, and after a crash a published file is complete.
+//
+// Symlinks: the root and `web/` itself may be symlinks (the administrator's choice). Below
+// `web/`, no directory component may be a symlink: every operation walks the path one directory
+// at a time with `openat(O_NOFOLLOW | O_DIRECTORY)` and refuses a symlinked component with
+// `Errc::kInvalidPath`, so a hostile or mistaken link cannot make the store write outside the
+// tree. The last component is never followed either: a rename replaces a symlink at the
+// destination, and reads refuse one.
+//
+// Thread safety: all methods may be called concurrently from several threads on one `Tree`.
+// Concurrent `Publish` calls to the same destination are each atomic; the last rename wins. A
+// `Publish` racing a `Remove` that prunes its directory re-creates the directory and retries.
+// Only one process may modify a mirror at a time; callers hold the mirror's `LockFile`.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "store/error.h"
+#include "store/relative_path.h"
+
+namespace cistern::store {
+
+struct TreeOptions {
+  // When true (the default), file contents and directory entries are fsynced before and after
+  // each rename, so a published file survives a power loss or kernel crash.
+  // When false, nothing is fsynced: publishing is much faster (tests, an import onto media that is
+  // synced as a whole afterwards) and still atomic against a crash of the process, but after a
+  // power loss a file the database records may be missing or empty.
+  bool fsync = true;
+};
+
+class Tree;
+
+// A new file in `incoming/`, being written. Created by `Tree::CreatePartial`; becomes a file in
+// the tree through `Tree::Publish`. If it is destroyed unpublished, it is closed and unlinked.
+// After a `Write` error its contents are unspecified: destroy it.
+// Lifetime: independent of the `Tree` that made it (it holds its own descriptor and path).
+// Thread safety: one thread at a time.
+class PartialFile {
+ public:
+  PartialFile(const PartialFile&) = delete;
+  PartialFile& operator=(const PartialFile&) = delete;
+  PartialFile(PartialFile&& other) noexcept;
+  PartialFile& operator=(PartialFile&& other) noexcept;
+  ~PartialFile();
+
+  // Appends `bytes`, retrying short writes and EINTR.
+  // Errors: system codes (ENOSPC: `IsNoSpace`; EIO), EBADF for a moved-from file; the detail
+  // names the partial file.
+  [[nodiscard]] Result<void> Write(std::span<const uint8_t> bytes);
+
+  // Bytes written so far.
+  uint64_t size() const { return size_; }
+
+  // The absolute path of the partial file, `<root>/incoming/.tmp-<hex>`.
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  friend class Tree;
+  PartialFile(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {}
+  void Discard() noexcept;
+
+  int fd_ = -1;
+  std::filesystem::path path_;  // empty once published or moved from
+  uint64_t size_ = 0;
+};
+
+class Tree {
+ public:
+  Tree(const Tree&) = delete;
+  Tree& operator=(const Tree&) = delete;
+  Tree(Tree&&) noexcept;
+  Tree& operator=(Tree&&) noexcept;
+  ~Tree();
+
+  // Opens the mirror at `root`, creating `root`, `root/web` and `root/incoming` if missing, and
+  // checks that web/ and incoming/ are writable directories on the same filesystem.
+  // Errors: system codes with a detail naming the path: EACCES, EPERM or EROFS (`IsPermission`),
+  // ENOTDIR (a component of `root` is a file), ENOSPC; EXDEV when web/ and incoming/ are on
+  // different filesystems. The CLI exits with status 5 and shows the detail.
+  [[nodiscard]] static Result<Tree> Open(const std::filesystem::path& root,
+                                         TreeOptions options = {});
+
+  // Creates a new, empty `incoming/.tmp-<16 random hex digits>` (O_EXCL, mode 0644).
+  // Errors: system codes naming incoming/.
+  [[nodiscard]] Result<PartialFile> CreatePartial();
+
+  // Moves `file` to `web/<dest>`, replacing any file there: fsyncs and closes the file, creates
+  // missing parent directories (fsyncing the parent of each new directory), renames, then fsyncs
+  // dest's directory. On error the partial file is unlinked and any file already at `dest` is
+  // untouched, unless the error came after the rename (the final directory fsync).
+  // Crash points: "tree.before_rename", "tree.after_rename".
+  // Errors: Errc::kInvalidPath for a symlinked or non-directory component under web/; system codes
+  // (ENOSPC, EIO, EISDIR when `dest` is a directory). The detail names `dest`.
+  // Requires: `file` came from `CreatePartial` of a tree over the same root.
+  [[nodiscard]] Result<void> Publish(PartialFile file, const RelativePath& dest);
+
+  // Writes `bytes` to `web/<dest>` atomically: `CreatePartial`, `Write`, `Publish`.
+  // Errors: as `CreatePartial`, `PartialFile::Write` and `Publish`.
+  [[nodiscard]] Result<void> WriteAtomic(const RelativePath& dest, std::span<const uint8_t> bytes);
+
+  // Unlinks `web/<dest>`, fsyncs its directory, then removes parent directories that became
+  // empty, up to but not including web/. A missing file (or missing directory) is not an error.
+  // Errors: Errc::kInvalidPath for a symlinked component; system codes (EISDIR when `dest` is a
+  // directory). The detail names `dest`.
+  [[nodiscard]] Result<void> Remove(const RelativePath& dest);
+
+  // The size of the regular file `web/<dest>`, or nullopt if it does not exist.
+  // Errors: Errc::kInvalidPath if a component is a symlink or `dest` is not a regular file;
+  // system codes.
+  [[nodiscard]] Result<std::optional<uint64_t>> FileSize(const RelativePath& dest) const;
+
+  // The whole content of `web/<dest>`. Meant for pages and small files.
+  // Errors: Errc::kNotFound if it does not exist; Errc::kInvalidPath for a symlink (component or
+  // file); system codes.
+  [[nodiscard]] Result<std::string> ReadFile(const RelativePath& dest) const;
+
+  // Deletes every `.tmp-*` file left in incoming/ (by a crash or a kill) and returns how many.
+  // Requires: no other process is writing partial files (hold the mirror's `LockFile`), and no
+  // `PartialFile` of this process is alive.
+  // Errors: system codes naming incoming/.
+  [[nodiscard]] Result<size_t> RemoveStaleIncoming();
+
+  // `<root>/web/<dest>`, for callers that must hand a path to something else (e.g. logging).
+  std::filesystem::path WebPath(const RelativePath& dest) const;
+
+  const std::filesystem::path& root() const;
+  const std::filesystem::path& web_root() const;
+  const std::filesystem::path& incoming_dir() const;
+  const TreeOptions& options() const;
+
+ private:
+  struct Impl;
+  explicit Tree(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cistern::store

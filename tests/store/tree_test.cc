@@ -1,0 +1,293 @@
+#include "store/tree.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "store/bytes.h"
+#include "tests/store/result_helpers.h"
+#include "tests/store/temp_dir.h"
+
+namespace cistern::store {
+namespace {
+namespace fs = std::filesystem;
+
+using testing::IsOk;
+using testing::ListDir;
+using testing::ReadTextFile;
+using testing::TempDir;
+using testing::WriteTextFile;
+
+RelativePath Path(std::string_view text) {
+  auto path = RelativePath::Parse(text);
+  EXPECT_TRUE(IsOk(path));
+  return *path;
+}
+
+class TreeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto tree = Tree::Open(dir_ / "mirror", TreeOptions{});
+    ASSERT_TRUE(IsOk(tree));
+    tree_.emplace(std::move(*tree));
+  }
+
+  fs::path Web(std::string_view relative) const { return dir_ / "mirror" / "web" / relative; }
+
+  TempDir dir_;
+  std::optional<Tree> tree_;
+};
+
+TEST_F(TreeTest, OpenCreatesWebAndIncoming) {
+  EXPECT_EQ(ListDir(dir_ / "mirror"), (std::vector<std::string>{"incoming", "web"}));
+  EXPECT_EQ(tree_->web_root(), dir_ / "mirror" / "web");
+  EXPECT_EQ(tree_->incoming_dir(), dir_ / "mirror" / "incoming");
+  EXPECT_EQ(tree_->WebPath(Path("a/b")), dir_ / "mirror" / "web" / "a/b");
+  // Opening again over an existing tree is fine.
+  EXPECT_TRUE(IsOk(Tree::Open(dir_ / "mirror", TreeOptions{})));
+}
+
+TEST_F(TreeTest, PublishCreatesDirectoriesAndContentWithoutTempFiles) {
+  auto partial = tree_->CreatePartial();
+  ASSERT_TRUE(IsOk(partial));
+  const fs::path temp = partial->path();
+  EXPECT_EQ(temp.parent_path(), dir_ / "mirror" / "incoming");
+  EXPECT_TRUE(temp.filename().string().starts_with(".tmp-"));
+  EXPECT_EQ(temp.filename().string().size(), 5u + 16u);
+  ASSERT_TRUE(IsOk(partial->Write(AsBytes("hello "))));
+  ASSERT_TRUE(IsOk(partial->Write(AsBytes("world"))));
+  EXPECT_EQ(partial->size(), 11u);
+
+  ASSERT_TRUE(IsOk(tree_->Publish(std::move(*partial), Path("packages/ab/cd/x-1.0.tar.gz"))));
+  EXPECT_EQ(ReadTextFile(Web("packages/ab/cd/x-1.0.tar.gz")), "hello world");
+  EXPECT_TRUE(ListDir(dir_ / "mirror" / "incoming").empty());
+  EXPECT_FALSE(fs::exists(temp));
+  struct stat st {};
+  ASSERT_EQ(::stat(Web("packages/ab/cd/x-1.0.tar.gz").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  EXPECT_EQ(*tree_->FileSize(Path("packages/ab/cd/x-1.0.tar.gz")), std::optional<uint64_t>(11));
+  EXPECT_EQ(*tree_->ReadFile(Path("packages/ab/cd/x-1.0.tar.gz")), "hello world");
+}
+
+TEST_F(TreeTest, DroppedPartialIsUnlinked) {
+  fs::path temp;
+  {
+    auto partial = tree_->CreatePartial();
+    ASSERT_TRUE(IsOk(partial));
+    temp = partial->path();
+    ASSERT_TRUE(IsOk(partial->Write(AsBytes("abandoned"))));
+    EXPECT_TRUE(fs::exists(temp));
+  }
+  EXPECT_FALSE(fs::exists(temp));
+  EXPECT_TRUE(ListDir(dir_ / "mirror" / "incoming").empty());
+}
+
+TEST_F(TreeTest, WriteAtomicReplacesExistingFile) {
+  ASSERT_TRUE(IsOk(tree_->WriteAtomic(Path("simple/numpy/index.html"), AsBytes("old page"))));
+  ASSERT_TRUE(IsOk(tree_->WriteAtomic(Path("simple/numpy/index.html"), AsBytes("new"))));
+  EXPECT_EQ(ReadTextFile(Web("simple/numpy/index.html")), "new");
+  EXPECT_EQ(ListDir(Web("simple/numpy")), (std::vector<std::string>{"index.html"}));
+  EXPECT_TRUE(ListDir(dir_ / "mirror" / "incoming").empty());
+}
+
+TEST_F(TreeTest, RemovePrunesEmptyParentsButKeepsWebAndNonEmptyDirs) {
+  ASSERT_TRUE(IsOk(tree_->WriteAtomic(Path("packages/ab/cd/one.whl"), AsBytes("1"))));
+  ASSERT_TRUE(IsOk(tree_->WriteAtomic(Path("packages/ab/two.whl"), AsBytes("2"))));
+
+  ASSERT_TRUE(IsOk(tree_->Remove(Path("packages/ab/cd/one.whl"))));
+  EXPECT_FALSE(fs::exists(Web("packages/ab/cd")));
+  EXPECT_EQ(ListDir(Web("packages/ab")), (std::vector<std::string>{"two.whl"}));
+
+  ASSERT_TRUE(IsOk(tree_->Remove(Path("packages/ab/two.whl"))));
+  EXPECT_TRUE(fs::is_directory(Web("")));
+  EXPECT_TRUE(ListDir(Web("")).empty());
+}
+
+TEST_F(TreeTest, RemoveOfMissingFileOrDirectoryIsNotAnError) {
+  EXPECT_TRUE(IsOk(tree_->Remove(Path("never/was/here.whl"))));
+  ASSERT_TRUE(IsOk(tree_->WriteAtomic(Path("dir/kept.whl"), AsBytes("k"))));
+  EXPECT_TRUE(IsOk(tree_->Remove(Path("dir/absent.whl"))));
+  EXPECT_EQ(ReadTextFile(Web("dir/kept.whl")), "k");
+}
+
+TEST_F(TreeTest, MissingFilesReadAsNotFoundAndNullSize) {
+  EXPECT_EQ(*tree_->FileSize(Path("no/such.whl")), std::nullopt);
+  auto read = tree_->ReadFile(Path("no/such.whl"));
+  ASSERT_FALSE(read.has_value());
+  EXPECT_EQ(read.error().code, Errc::kNotFound);
+  EXPECT_EQ(read.error().detail, "read " + Web("no/such.whl").string());
+}
+
+TEST_F(TreeTest, RemoveStaleIncomingDeletesOnlyTempFiles) {
+  WriteTextFile(dir_ / "mirror" / "incoming" / ".tmp-0123456789abcdef", "left by a crash");
+  WriteTextFile(dir_ / "mirror" / "incoming" / ".tmp-feedface", "another");
+  WriteTextFile(dir_ / "mirror" / "incoming" / "keep-me", "not ours");
+  auto removed = tree_->RemoveStaleIncoming();
+  ASSERT_TRUE(IsOk(removed));
+  EXPECT_EQ(*removed, 2u);
+  EXPECT_EQ(ListDir(dir_ / "mirror" / "incoming"), (std::vector<std::string>{"keep-me"}));
+  EXPECT_EQ(*tree_->RemoveStaleIncoming(), 0u);
+}
+
+TEST_F(TreeTest, RefusesToWriteThroughSymlinkedDirectory) {
+  const fs::path outside = dir_ / "outside";
+  fs::create_directories(outside);
+  fs::create_directories(Web("packages"));
+  fs::create_directory_symlink(outside, Web("packages/evil"));
+
+  auto written = tree_->WriteAtomic(Path("packages/evil/x.whl"), AsBytes("payload"));
+  ASSERT_FALSE(written.has_value());
+  EXPECT_EQ(written.error().code, Errc::kInvalidPath);
+  EXPECT_EQ(written.error().detail,
+            Web("packages/evil").string() + " is a symlink; refusing to follow it inside the tree");
+  EXPECT_TRUE(ListDir(outside).empty());
+  EXPECT_TRUE(ListDir(dir_ / "mirror" / "incoming").empty());
+
+  auto removed = tree_->Remove(Path("packages/evil/x.whl"));
+  ASSERT_FALSE(removed.has_value());
+  EXPECT_EQ(removed.error().code, Errc::kInvalidPath);
+  auto read = tree_->ReadFile(Path("packages/evil/x.whl"));
+  ASSERT_FALSE(read.has_value());
+  EXPECT_EQ(read.error().code, Errc::kInvalidPath);
+}
+
+TEST_F(TreeTest, RefusesFileWhereDirectoryIsNeeded) {
+  ASSERT_TRUE(IsOk(tree_->WriteAtomic(Path("a"), AsBytes("file"))));
+  auto written = tree_->WriteAtomic(Path("a/b"), AsBytes("x"));
+  ASSERT_FALSE(written.has_value());
+  EXPECT_EQ(written.error().code, Errc::kInvalidPath);
+  EXPECT_EQ(written.error().detail, Web("a").string() + " is not a directory");
+}
+
+TEST_F(TreeTest, ReadFileRefusesSymlinkedFile) {
+  WriteTextFile(dir_ / "secret", "secret");
+  fs::create_symlink(dir_ / "secret", Web("link"));
+  auto read = tree_->ReadFile(Path("link"));
+  ASSERT_FALSE(read.has_value());
+  EXPECT_EQ(read.error().code, Errc::kInvalidPath);
+  auto size = tree_->FileSize(Path("link"));
+  ASSERT_FALSE(size.has_value());
+  EXPECT_EQ(size.error().code, Errc::kInvalidPath);
+  // Publishing over a symlink replaces the link itself, never the file it points to.
+  ASSERT_TRUE(IsOk(tree_->WriteAtomic(Path("link"), AsBytes("mirror bytes"))));
+  EXPECT_EQ(ReadTextFile(dir_ / "secret"), "secret");
+  EXPECT_FALSE(fs::is_symlink(Web("link")));
+  EXPECT_EQ(ReadTextFile(Web("link")), "mirror bytes");
+}
+
+// As root, permission bits do not stop us, so this uses a failure that holds for root too: a
+// component of the root path is a regular file (ENOTDIR).
+TEST(TreeOpenTest, RootUnderRegularFileFailsNamingPath) {
+  TempDir dir;
+  WriteTextFile(dir / "file", "x");
+  const fs::path root = dir / "file" / "mirror";
+  auto tree = Tree::Open(root, TreeOptions{});
+  ASSERT_FALSE(tree.has_value());
+  EXPECT_EQ(tree.error().code, std::errc::not_a_directory);
+  EXPECT_EQ(tree.error().detail, "create mirror directory " + root.string());
+  EXPECT_FALSE(IsPermission(tree.error()));
+}
+
+// A real permission failure: a forked child drops to uid/gid 65534 (nobody) and opens a tree whose
+// root it may not write. The child reports the error's code and detail through a pipe.
+struct ChildOutcome {
+  bool ok = false;
+  int code = 0;
+  bool is_permission = false;
+  std::string detail;
+};
+
+ChildOutcome OpenAsNobody(const fs::path& root) {
+  int fds[2];
+  EXPECT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string report;
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) {
+      report = "setuid failed";
+    } else {
+      auto tree = Tree::Open(root, TreeOptions{});
+      report = tree ? "ok" : std::to_string(tree.error().code.value()) + "|" +
+                                 (IsPermission(tree.error()) ? "1" : "0") + "|" +
+                                 tree.error().detail;
+    }
+    const ssize_t n = ::write(fds[1], report.data(), report.size());
+    ::_exit(n == static_cast<ssize_t>(report.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string report;
+  char buffer[512];
+  ssize_t n = 0;
+  while ((n = ::read(fds[0], buffer, sizeof(buffer))) > 0) {
+    report.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ChildOutcome outcome;
+  if (report == "ok") {
+    outcome.ok = true;
+    return outcome;
+  }
+  const size_t bar1 = report.find('|');
+  const size_t bar2 = report.find('|', bar1 + 1);
+  if (bar1 == std::string::npos || bar2 == std::string::npos) {
+    outcome.detail = report;
+    return outcome;
+  }
+  outcome.code = std::stoi(report.substr(0, bar1));
+  outcome.is_permission = report.substr(bar1 + 1, bar2 - bar1 - 1) == "1";
+  outcome.detail = report.substr(bar2 + 1);
+  return outcome;
+}
+
+TEST(TreeOpenTest, UnwritableRootGivesPermissionErrorNamingPath) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "needs root to switch to the nobody user";
+  }
+  TempDir dir;
+  const fs::path root = dir / "owned-by-root";
+  fs::create_directories(root);  // 0755 root: nobody may not create web/ in it
+  const ChildOutcome outcome = OpenAsNobody(root);
+  ASSERT_FALSE(outcome.ok);
+  EXPECT_EQ(outcome.code, EACCES) << outcome.detail;
+  EXPECT_TRUE(outcome.is_permission);
+  EXPECT_EQ(outcome.detail, "create directory " + (root / "web").string());
+}
+
+TEST(TreeOpenTest, ExistingUnwritableWebGivesPermissionErrorNamingPath) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "needs root to switch to the nobody user";
+  }
+  TempDir dir;
+  const fs::path root = dir / "mirror";
+  fs::create_directories(root / "web");
+  fs::create_directories(root / "incoming");
+  const ChildOutcome outcome = OpenAsNobody(root);
+  ASSERT_FALSE(outcome.ok);
+  EXPECT_EQ(outcome.code, EACCES) << outcome.detail;
+  EXPECT_TRUE(outcome.is_permission);
+  EXPECT_EQ(outcome.detail, "directory " + (root / "web").string() + " is not writable");
+}
+
+TEST(TreeOptionsTest, PublishWithoutFsyncStillLandsAtomically) {
+  TempDir dir;
+  auto tree = Tree::Open(dir / "m", TreeOptions{.fsync = false});
+  ASSERT_TRUE(IsOk(tree));
+  EXPECT_FALSE(tree->options().fsync);
+  ASSERT_TRUE(IsOk(tree->WriteAtomic(Path("x/y"), AsBytes("bytes"))));
+  EXPECT_EQ(ReadTextFile(dir / "m" / "web" / "x" / "y"), "bytes");
+  EXPECT_TRUE(ListDir(dir / "m" / "incoming").empty());
+}
+
+}  // namespace
+}  // namespace cistern::store
