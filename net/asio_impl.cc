@@ -1,0 +1,3 @@
+// The one translation unit that compiles Asio and Asio SSL (ASIO_SEPARATE_COMPILATION).
+#include <asio/impl/src.hpp>
+#include <asio/ssl/impl/src.hpp>

@@ -1,0 +1,105 @@
+// Client: fetches HTTP(S) resources for the rest of cistern. Fetch() picks a pooled connection,
+// follows redirects, retries a stale keep-alive connection once, and streams the body into a
+// BodySink. Only HTTP/1.1 for now; HTTP/2 will slot in behind the same Fetch().
+//
+// Executor: every method is called on the executor given to Create() (one network thread);
+// connections and timers live there. Thread safety: none beyond that.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/asio.h"
+#include "net/body_sink.h"
+#include "net/error.h"
+#include "net/http_message.h"
+
+namespace cistern::net {
+
+struct ClientOptions {
+  // Sent as User-Agent on every request unless the request sets its own. PyPI asks mirrors for a
+  // descriptive one naming the tool and version.
+  std::string user_agent = "cistern/0.1.0";
+
+  // Extra trust anchors: paths of PEM files with CA certificates, added to the system trust store
+  // (which stays on). Default: none. Use it for a private index or a test CA.
+  std::vector<std::string> ca_files;
+
+  // Most connections open at once to one origin (scheme, host, port), busy or idle. Requests
+  // beyond it wait for a connection. Default 4. Higher fetches more in parallel over HTTP/1.1 but
+  // costs the server more; PyPI's CDN is fine with a handful.
+  size_t max_connections_per_origin = 4;
+
+  // Limit for establishing TCP (over all resolved addresses; also the limit for name
+  // resolution). Default 10 s.
+  std::chrono::milliseconds connect_timeout{10'000};
+  // Limit for the TLS handshake. Default 10 s.
+  std::chrono::milliseconds tls_handshake_timeout{10'000};
+  // Longest silence from the server while a request waits for bytes (time spent waiting for the
+  // BodySink does not count), and how long an unused keep-alive connection stays open.
+  // Default 30 s. Lower detects a stalled server sooner but may cut off a slow one.
+  std::chrono::milliseconds idle_timeout{30'000};
+  // Limit for a whole Fetch, redirects, retry and body included. Default 10 min. It bounds a
+  // large download too: raise it for slow links and big files.
+  std::chrono::milliseconds request_timeout{600'000};
+
+  // Redirects followed per Fetch before Errc::kTooManyRedirects. Default 5; 0 refuses redirects.
+  int max_redirects = 5;
+
+  // Bytes read from a socket at a time, per connection. Default 64 KiB. Larger means fewer
+  // reads for big files and more memory per connection.
+  size_t read_buffer_size = 64 * 1024;
+};
+
+class Client {
+ public:
+  // Errors: Errc::kTlsConfig if a CA file can't be loaded (the detail names the file).
+  [[nodiscard]] static Result<std::unique_ptr<Client>> Create(Executor executor,
+                                                              ClientOptions options);
+
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  // Requires: no Fetch in flight.
+  ~Client();
+
+  // Fetches `request` and streams its body into `sink`.
+  //
+  // Returns the final response's head once its body is complete. Any complete response,
+  // 404 and 503 included, is a value. Follows 301, 302, 303, 307 and 308 up to max_redirects
+  // (the redirect's body is drained and discarded; a relative Location is resolved; a redirect
+  // from https to http is refused with Errc::kUnsupportedScheme). When a reused keep-alive
+  // connection fails before any response byte (the server closed it while idle), the request is
+  // retried once on a new connection; nothing else is retried here.
+  // Errors: Errc::kTimeout, kProtocol, kConnectionClosed, kTooManyRedirects, kInvalidUrl,
+  // kUnsupportedScheme, kResolve, kConnect, kDecompress; "x509" and "openssl" TLS errors; the
+  // sink's errors; system codes. The detail starts with the method and URL. After an error the
+  // sink may hold part of a body.
+  // Cancellation: terminal; the connection is closed and operation_aborted is returned, never
+  // retried.
+  // Lifetime: `sink` and the client must outlive the returned task.
+  // Executor: must be awaited on this client's executor.
+  Task<Result<ResponseHead>> Fetch(Request request, BodySink& sink);
+
+  // Closes idle connections. In-flight requests complete; their connections are then closed
+  // rather than kept. A later Fetch still works, on a new connection that is not kept.
+  void Shutdown();
+
+  struct Stats {
+    uint64_t connections_opened = 0;  // TCP connections established (TLS included)
+    uint64_t requests = 0;            // requests written, redirects and retries included
+    uint64_t bytes_received = 0;      // raw bytes read from sockets (heads, compressed bodies)
+  };
+  Stats stats() const;
+
+  struct Impl;  // opaque (client.cc)
+
+ private:
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cistern::net
