@@ -2,11 +2,10 @@
 
 #if defined(CISTERN_CRASH_POINTS)
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <cstdlib>
+#include <signal.h>
 #include <string>
+#include <unistd.h>
 
 namespace cistern::store {
 namespace {

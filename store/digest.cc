@@ -113,9 +113,7 @@ Sha256Digest Sha256Of(std::span<const uint8_t> bytes) {
   return Sha256Digest(out);
 }
 
-uint64_t Xxh3Of(std::span<const uint8_t> bytes) {
-  return XXH3_64bits(bytes.data(), bytes.size());
-}
+uint64_t Xxh3Of(std::span<const uint8_t> bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
 struct Xxh3Hasher::Impl {
   Xxh3StatePtr state{XXH3_createState()};

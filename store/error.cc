@@ -43,9 +43,7 @@ const std::error_category& StoreCategory() noexcept {
   return category;
 }
 
-std::error_code make_error_code(Errc e) noexcept {
-  return {static_cast<int>(e), StoreCategory()};
-}
+std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), StoreCategory()}; }
 
 std::string EscapeForMessage(std::string_view text) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -72,9 +70,7 @@ Error MakeError(Errc code, std::string detail) {
   return Error{make_error_code(code), std::move(detail)};
 }
 
-std::string Describe(const Error& error) {
-  return error.detail + ": " + error.code.message();
-}
+std::string Describe(const Error& error) { return error.detail + ": " + error.code.message(); }
 
 bool IsNoSpace(const Error& error) noexcept {
   if (error.code == Errc::kNoSpace) {

@@ -55,8 +55,7 @@ std::string JournalSeekKey(Generation generation) {
 
 Result<JournalKeyParts> ParseJournalKey(std::string_view key) {
   if (key.size() < kGenerationBytes) {
-    return tl::unexpected(MakeError(Errc::kCorrupt, "journal key of " +
-                                                        std::to_string(key.size()) +
+    return tl::unexpected(MakeError(Errc::kCorrupt, "journal key of " + std::to_string(key.size()) +
                                                         " bytes is shorter than a generation"));
   }
   uint64_t value = 0;

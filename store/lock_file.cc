@@ -1,11 +1,10 @@
 #include "store/lock_file.h"
 
+#include <cerrno>
 #include <fcntl.h>
+#include <string_view>
 #include <sys/file.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <string_view>
 #include <utility>
 
 #include "store/internal/unique_fd.h"

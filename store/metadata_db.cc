@@ -178,8 +178,8 @@ struct MetadataDb::Impl {
 
   std::string Where(Family family, std::string_view key) const {
     return "metadata db " + dir.string() + " " +
-           std::string(kFamilyNames[static_cast<size_t>(family)]) + "[\"" +
-           EscapeForMessage(key) + "\"]";
+           std::string(kFamilyNames[static_cast<size_t>(family)]) + "[\"" + EscapeForMessage(key) +
+           "\"]";
   }
 
   // Get that maps NotFound to nullopt.
@@ -203,9 +203,9 @@ struct MetadataDb::Impl {
 
   Result<void> IteratorStatus(const rocksdb::Iterator& it, Family family) const {
     if (!it.status().ok()) {
-      return tl::unexpected(StatusError(
-          it.status(), "scan metadata db " + dir.string() + " " +
-                           std::string(kFamilyNames[static_cast<size_t>(family)])));
+      return tl::unexpected(
+          StatusError(it.status(), "scan metadata db " + dir.string() + " " +
+                                       std::string(kFamilyNames[static_cast<size_t>(family)])));
     }
     return {};
   }
@@ -219,11 +219,11 @@ struct MetadataDb::Impl {
     if (!stored->has_value()) {
       rocksdb::WriteOptions options;
       options.sync = true;
-      rocksdb::Status status = db->Put(options, Cf(Family::kMeta),
-                                       ToSlice(keys::kSchemaVersion), ToSlice(expected));
+      rocksdb::Status status =
+          db->Put(options, Cf(Family::kMeta), ToSlice(keys::kSchemaVersion), ToSlice(expected));
       if (!status.ok()) {
-        return tl::unexpected(StatusError(status, "write " + Where(Family::kMeta,
-                                                                   keys::kSchemaVersion)));
+        return tl::unexpected(
+            StatusError(status, "write " + Where(Family::kMeta, keys::kSchemaVersion)));
       }
       return {};
     }
@@ -236,10 +236,10 @@ struct MetadataDb::Impl {
                                                           EscapeForMessage(text) + "\""));
     }
     if (version > kSchemaVersion) {
-      return tl::unexpected(MakeError(
-          Errc::kCorrupt, "metadata db " + dir.string() + " has schema version " + text +
-                              ", newer than this cistern supports (" + expected +
-                              "); use a newer cistern"));
+      return tl::unexpected(MakeError(Errc::kCorrupt, "metadata db " + dir.string() +
+                                                          " has schema version " + text +
+                                                          ", newer than this cistern supports (" +
+                                                          expected + "); use a newer cistern"));
     }
     return {};
   }
@@ -319,8 +319,7 @@ Result<std::optional<ProjectRecord>> MetadataDb::GetProject(std::string_view nam
   return std::optional<ProjectRecord>(std::move(*record));
 }
 
-Result<void> MetadataDb::ForEachProject(
-    const std::function<bool(const ProjectRecord&)>& fn) const {
+Result<void> MetadataDb::ForEachProject(const std::function<bool(const ProjectRecord&)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->Cf(Family::kProjects)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -361,9 +360,9 @@ Result<std::vector<FileRecord>> MetadataDb::ProjectFiles(std::string_view name) 
       return tl::unexpected(value.error());
     }
     if (!value->has_value()) {
-      return tl::unexpected(MakeError(
-          Errc::kCorrupt, impl_->Where(Family::kProjectFiles, ToView(it->key())) +
-                              " lists a file that has no record in files"));
+      return tl::unexpected(
+          MakeError(Errc::kCorrupt, impl_->Where(Family::kProjectFiles, ToView(it->key())) +
+                                        " lists a file that has no record in files"));
     }
     auto record = DecodeFileRecord(**value);
     if (!record) {
@@ -397,8 +396,8 @@ Result<std::optional<std::string>> MetadataDb::GetMeta(std::string_view key) con
   return impl_->Get(Family::kMeta, key);
 }
 
-Result<void> MetadataDb::ForEachJournal(
-    Generation since, const std::function<bool(const JournalEntry&)>& fn) const {
+Result<void> MetadataDb::ForEachJournal(Generation since,
+                                        const std::function<bool(const JournalEntry&)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->Cf(Family::kJournal)));
   for (it->Seek(ToSlice(keys::JournalSeekKey(since))); it->Valid(); it->Next()) {
@@ -407,8 +406,8 @@ Result<void> MetadataDb::ForEachJournal(
     if (!parts) {
       return tl::unexpected(impl_->Corrupt(parts.error(), Family::kJournal, key));
     }
-    auto entry = DecodeJournalValue(ToView(it->value()), parts->generation,
-                                    std::string(parts->path));
+    auto entry =
+        DecodeJournalValue(ToView(it->value()), parts->generation, std::string(parts->path));
     if (!entry) {
       return tl::unexpected(impl_->Corrupt(entry.error(), Family::kJournal, key));
     }
@@ -452,9 +451,9 @@ Result<void> MetadataDb::Write(WriteBatch batch) {
   options.sync = true;
   rocksdb::Status status = impl_->db->Write(options, &rocks_batch);
   if (!status.ok()) {
-    return tl::unexpected(StatusError(
-        status, "write " + std::to_string(batch.size()) + " changes to metadata db " +
-                    impl_->dir.string()));
+    return tl::unexpected(StatusError(status, "write " + std::to_string(batch.size()) +
+                                                  " changes to metadata db " +
+                                                  impl_->dir.string()));
   }
   return {};
 }

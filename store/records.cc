@@ -229,7 +229,8 @@ Result<FileRecord> DecodeFileRecord(std::string_view bytes) {
 
 Result<JournalEntry> DecodeJournalValue(std::string_view bytes, Generation generation,
                                         std::string path) {
-  Reader r(bytes, "journal entry " + std::to_string(static_cast<uint64_t>(generation)) + " " + path);
+  Reader r(bytes,
+           "journal entry " + std::to_string(static_cast<uint64_t>(generation)) + " " + path);
   JournalEntry entry;
   uint8_t action = 0;
   uint8_t has_sha256 = 0;

@@ -54,8 +54,8 @@ struct JournalEntry {
   Generation generation{};
   std::string path;
   JournalAction action = JournalAction::kAdded;
-  uint64_t size = 0;                     // bytes after the change; 0 for kRemoved
-  std::optional<Sha256Digest> sha256;    // after the change; usually nullopt for kRemoved
+  uint64_t size = 0;                   // bytes after the change; 0 for kRemoved
+  std::optional<Sha256Digest> sha256;  // after the change; usually nullopt for kRemoved
 
   friend bool operator==(const JournalEntry&, const JournalEntry&) = default;
 };
@@ -78,7 +78,7 @@ std::string EncodeJournalValue(const JournalEntry& entry);
 
 // Decodes a journal value; `generation` and `path` come from the entry's key.
 // Errors: Errc::kCorrupt.
-[[nodiscard]] Result<JournalEntry> DecodeJournalValue(std::string_view bytes,
-                                                      Generation generation, std::string path);
+[[nodiscard]] Result<JournalEntry> DecodeJournalValue(std::string_view bytes, Generation generation,
+                                                      std::string path);
 
 }  // namespace cistern::store

@@ -103,9 +103,9 @@ Result<RelativePath> RelativePath::Parse(std::string_view text) {
   }
   if (text.size() > kMaxPathBytes) {
     // Quote only the start: the message should stay readable.
-    return tl::unexpected(Invalid(text.substr(0, 64), "(truncated) path of " + std::to_string(text.size()) +
-                                                          " bytes exceeds " +
-                                                          std::to_string(kMaxPathBytes)));
+    return tl::unexpected(
+        Invalid(text.substr(0, 64), "(truncated) path of " + std::to_string(text.size()) +
+                                        " bytes exceeds " + std::to_string(kMaxPathBytes)));
   }
   if (text.front() == '/') {
     return tl::unexpected(Invalid(text, "absolute path"));
@@ -116,9 +116,8 @@ Result<RelativePath> RelativePath::Parse(std::string_view text) {
   size_t start = 0;
   while (true) {
     const size_t slash = text.find('/', start);
-    const std::string_view segment =
-        text.substr(start, slash == std::string_view::npos ? std::string_view::npos
-                                                           : slash - start);
+    const std::string_view segment = text.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (std::string reason = CheckSegment(segment); !reason.empty()) {
       return tl::unexpected(Invalid(text, reason));
     }

@@ -1,13 +1,12 @@
 #include "store/tree.h"
 
+#include <cerrno>
 #include <dirent.h>
 #include <fcntl.h>
+#include <string_view>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -183,10 +182,10 @@ struct Tree::Impl {
           struct stat st {};
           const bool is_link =
               ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
-          return tl::unexpected(MakeError(
-              Errc::kInvalidPath,
-              where + (is_link ? " is a symlink; refusing to follow it inside the tree"
-                               : " is not a directory")));
+          return tl::unexpected(
+              MakeError(Errc::kInvalidPath,
+                        where + (is_link ? " is a symlink; refusing to follow it inside the tree"
+                                         : " is not a directory")));
         }
         if (err != ENOENT || !create || attempt > 0) {
           return tl::unexpected(ErrnoError(err, "open directory " + where));
@@ -258,8 +257,8 @@ Result<Tree> Tree::Open(const fs::path& root, TreeOptions options) {
   if (!incoming_fd) {
     return tl::unexpected(incoming_fd.error());
   }
-  for (const auto& [fd, path] : {std::pair{web_fd->get(), impl->web},
-                                 std::pair{incoming_fd->get(), impl->incoming}}) {
+  for (const auto& [fd, path] :
+       {std::pair{web_fd->get(), impl->web}, std::pair{incoming_fd->get(), impl->incoming}}) {
     if (auto writable = CheckWritable(fd, path); !writable) {
       return tl::unexpected(writable.error());
     }
@@ -270,8 +269,7 @@ Result<Tree> Tree::Open(const fs::path& root, TreeOptions options) {
     return tl::unexpected(ErrnoError(errno, "stat " + impl->web.string()));
   }
   if (web_st.st_dev != incoming_st.st_dev) {
-    return tl::unexpected(ErrnoError(EXDEV, impl->web.string() + " and " +
-                                                impl->incoming.string() +
+    return tl::unexpected(ErrnoError(EXDEV, impl->web.string() + " and " + impl->incoming.string() +
                                                 " must be on the same filesystem"));
   }
   if (options.fsync && (*made_web || *made_incoming)) {
@@ -307,14 +305,13 @@ Result<PartialFile> Tree::CreatePartial() {
           ErrnoError(errno, "create partial file " + (impl_->incoming / name).string()));
     }
   }
-  return tl::unexpected(
-      ErrnoError(EEXIST, "create partial file in " + impl_->incoming.string()));
+  return tl::unexpected(ErrnoError(EEXIST, "create partial file in " + impl_->incoming.string()));
 }
 
 Result<void> Tree::Publish(PartialFile file, const RelativePath& dest) {
   if (file.fd_ < 0 || file.path_.empty()) {
-    return tl::unexpected(ErrnoError(EBADF, "publish " + impl_->Describe(dest) +
-                                                ": the partial file was moved from"));
+    return tl::unexpected(ErrnoError(
+        EBADF, "publish " + impl_->Describe(dest) + ": the partial file was moved from"));
   }
   if (impl_->options.fsync) {
     if (auto synced = SyncFd(file.fd_, file.path_.string()); !synced) {
@@ -330,7 +327,8 @@ Result<void> Tree::Publish(PartialFile file, const RelativePath& dest) {
   for (int attempt = 0; attempt < kPublishAttempts; ++attempt) {
     published = impl_->PublishOnce(file.path_, dest);
     // ENOENT from rename: a concurrent Remove pruned the directory between open and rename.
-    const bool pruned = !published && published.error().code == std::errc::no_such_file_or_directory;
+    const bool pruned =
+        !published && published.error().code == std::errc::no_such_file_or_directory;
     if (!pruned) {
       break;
     }
@@ -382,7 +380,8 @@ Result<void> Tree::Remove(const RelativePath& dest) {
       if (errno == ENOTEMPTY || errno == EEXIST || errno == ENOENT) {
         break;  // still in use (or already gone): the directories above are not empty either
       }
-      return tl::unexpected(ErrnoError(errno, "remove empty directory of " + impl_->Describe(dest)));
+      return tl::unexpected(
+          ErrnoError(errno, "remove empty directory of " + impl_->Describe(dest)));
     }
     if (impl_->options.fsync) {
       if (auto synced = SyncFd(parent, "directory of " + impl_->Describe(dest)); !synced) {
@@ -431,8 +430,8 @@ Result<std::string> Tree::ReadFile(const RelativePath& dest) const {
       return tl::unexpected(MakeError(Errc::kNotFound, "read " + impl_->Describe(dest)));
     }
     if (errno == ELOOP) {
-      return tl::unexpected(MakeError(Errc::kInvalidPath,
-                                      impl_->Describe(dest) + " is a symlink; refusing to read"));
+      return tl::unexpected(
+          MakeError(Errc::kInvalidPath, impl_->Describe(dest) + " is a symlink; refusing to read"));
     }
     return tl::unexpected(ErrnoError(errno, "open " + impl_->Describe(dest)));
   }

@@ -3,12 +3,11 @@
 // either the old or the new bytes, complete, and a rerun's cleanup must leave no temp file.
 #include "store/crash_point.h"
 
+#include <cstdlib>
 #include <signal.h>
+#include <string>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cstdlib>
-#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -97,8 +96,8 @@ TEST_P(CrashPointTest, PublishKilledAtPointLeavesCompleteOldOrNewFile) {
   }
 
   const int status = RunChild(root, point);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "child was not killed at " << point
-                                   << "; wait status " << status;
+  ASSERT_TRUE(WIFSIGNALED(status))
+      << "child was not killed at " << point << "; wait status " << status;
   EXPECT_EQ(WTERMSIG(status), SIGKILL);
 
   const fs::path published = root / "web" / "packages" / "ab" / "file.whl";

@@ -2,10 +2,9 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <string>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <string>
 
 #include <gtest/gtest.h>
 

@@ -99,8 +99,7 @@ TEST_F(MetadataDbTest, InvalidRecordRejectsWholeBatch) {
   auto written = db_->Write(std::move(batch));
   ASSERT_FALSE(written.has_value());
   EXPECT_EQ(written.error().code, Errc::kInvalidArgument);
-  EXPECT_EQ(written.error().detail,
-            "write batch: project name contains NUL (\"bad\\x00name\")");
+  EXPECT_EQ(written.error().detail, "write batch: project name contains NUL (\"bad\\x00name\")");
   EXPECT_EQ(*db_->GetProject("good"), std::nullopt);
   EXPECT_EQ(*db_->GetFile("packages/good.whl"), std::nullopt);
   EXPECT_EQ(*db_->CountProjects(), 0u);
@@ -177,8 +176,8 @@ TEST_F(MetadataDbTest, ForEachProjectVisitsInKeyOrderAndStops) {
 TEST_F(MetadataDbTest, JournalScanStartsAtGenerationInNumericOrder) {
   WriteBatch batch;
   for (const uint64_t g : {10u, 2u, 1u, 3u}) {
-    batch.AddJournal(JournalEntry{Generation{g}, "f" + std::to_string(g), JournalAction::kAdded,
-                                  g, Sha256Of(AsBytes("x"))});
+    batch.AddJournal(JournalEntry{Generation{g}, "f" + std::to_string(g), JournalAction::kAdded, g,
+                                  Sha256Of(AsBytes("x"))});
   }
   batch.AddJournal(
       JournalEntry{Generation{2}, "a-removed", JournalAction::kRemoved, 0, std::nullopt});
@@ -250,8 +249,7 @@ TEST_F(MetadataDbTest, CorruptValueIsReportedWithItsKey) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     for (const std::string_view name :
          {std::string_view(rocksdb::kDefaultColumnFamilyName), keys::kProjectsFamily,
-          keys::kFilesFamily, keys::kProjectFilesFamily, keys::kJournalFamily,
-          keys::kMetaFamily}) {
+          keys::kFilesFamily, keys::kProjectFilesFamily, keys::kJournalFamily, keys::kMetaFamily}) {
       families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;

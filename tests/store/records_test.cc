@@ -98,8 +98,7 @@ TEST(RecordsTest, UnknownVersionIsCorrupt) {
   auto decoded = DecodeFileRecord(bytes);
   ASSERT_FALSE(decoded.has_value());
   EXPECT_EQ(decoded.error().code, Errc::kCorrupt);
-  EXPECT_EQ(decoded.error().detail,
-            "file record value: unknown version 2 (this build reads 1)");
+  EXPECT_EQ(decoded.error().detail, "file record value: unknown version 2 (this build reads 1)");
 }
 
 TEST(RecordsTest, TrailingBytesAndBadEnumsAreCorrupt) {
@@ -113,8 +112,8 @@ TEST(RecordsTest, TrailingBytesAndBadEnumsAreCorrupt) {
   ASSERT_FALSE(bad_state.has_value());
   EXPECT_EQ(bad_state.error().detail, "file record value: unknown file state 7");
 
-  std::string journal = EncodeJournalValue(
-      JournalEntry{Generation{1}, "p", JournalAction::kAdded, 5, std::nullopt});
+  std::string journal =
+      EncodeJournalValue(JournalEntry{Generation{1}, "p", JournalAction::kAdded, 5, std::nullopt});
   journal[1] = 9;
   auto bad_action = DecodeJournalValue(journal, Generation{1}, "p");
   ASSERT_FALSE(bad_action.has_value());

@@ -36,19 +36,23 @@ TEST(RelativePathTest, RejectsHostileInputsNamingInputAndReason) {
       {"../x", "invalid relative path \"../x\": segment \"..\" is not allowed"},
       {"/abs", "invalid relative path \"/abs\": absolute path"},
       {"a\\b", "invalid relative path \"a\\x5cb\": backslash at byte 1"},
-      {std::string("a\0b", 3), "invalid relative path \"a\\x00b\": control character \\x00 at byte 1"},
+      {std::string("a\0b", 3),
+       "invalid relative path \"a\\x00b\": control character \\x00 at byte 1"},
       {"a//b", "invalid relative path \"a//b\": empty segment"},
       {"a/", "invalid relative path \"a/\": empty segment"},
-      {".hidden", "invalid relative path \".hidden\": segment \".hidden\" starts with '.' "
-                  "(reserved for the tree's own files)"},
-      {"a/.tmp-123", "invalid relative path \"a/.tmp-123\": segment \".tmp-123\" starts with '.' "
-                     "(reserved for the tree's own files)"},
+      {".hidden",
+       "invalid relative path \".hidden\": segment \".hidden\" starts with '.' "
+       "(reserved for the tree's own files)"},
+      {"a/.tmp-123",
+       "invalid relative path \"a/.tmp-123\": segment \".tmp-123\" starts with '.' "
+       "(reserved for the tree's own files)"},
       {"a/./b", "invalid relative path \"a/./b\": segment \".\" is not allowed"},
       {"a/..", "invalid relative path \"a/..\": segment \"..\" is not allowed"},
-      {"a/" + long_segment, "invalid relative path \"a/" + long_segment +
-                                "\": segment of 256 bytes exceeds 255"},
+      {"a/" + long_segment,
+       "invalid relative path \"a/" + long_segment + "\": segment of 256 bytes exceeds 255"},
       {"a/\xff", "invalid relative path \"a/\\xff\": invalid UTF-8 at byte 2"},
-      {"\xc0\xaf", "invalid relative path \"\\xc0\\xaf\": invalid UTF-8 at byte 0"},  // overlong '/'
+      {"\xc0\xaf",
+       "invalid relative path \"\\xc0\\xaf\": invalid UTF-8 at byte 0"},  // overlong '/'
       {"\xed\xa0\x80", "invalid relative path \"\\xed\\xa0\\x80\": invalid UTF-8 at byte 0"},
       {"x\xe2\x82", "invalid relative path \"x\\xe2\\x82\": invalid UTF-8 at byte 1"},
       {"a\x7f", "invalid relative path \"a\\x7f\": control character \\x7f at byte 1"},
@@ -80,9 +84,8 @@ TEST(RelativePathTest, RejectsPathLongerThan4096Bytes) {
   auto path = RelativePath::Parse(text);
   ASSERT_FALSE(path.has_value());
   EXPECT_EQ(path.error().code, Errc::kInvalidPath);
-  EXPECT_EQ(path.error().detail,
-            "invalid relative path \"" + text.substr(0, 64) +
-                "\": (truncated) path of 4097 bytes exceeds 4096");
+  EXPECT_EQ(path.error().detail, "invalid relative path \"" + text.substr(0, 64) +
+                                     "\": (truncated) path of 4097 bytes exceeds 4096");
 }
 
 TEST(RelativePathTest, FilenameAndParentSplitAtLastSlash) {

@@ -22,9 +22,9 @@ template <class T>
   if (result.has_value()) {
     return ::testing::AssertionSuccess();
   }
-  return ::testing::AssertionFailure() << "error: " << Describe(result.error()) << " ["
-                                       << result.error().code.category().name() << ":"
-                                       << result.error().code.value() << "]";
+  return ::testing::AssertionFailure()
+         << "error: " << Describe(result.error()) << " [" << result.error().code.category().name()
+         << ":" << result.error().code.value() << "]";
 }
 
 }  // namespace testing

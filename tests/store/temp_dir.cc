@@ -1,13 +1,12 @@
 #include "tests/store/temp_dir.h"
 
-#include <stdlib.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <stdlib.h>
 
 #include <gtest/gtest.h>
 
@@ -16,7 +15,8 @@ namespace fs = std::filesystem;
 
 TempDir::TempDir() {
   const char* base = std::getenv("TEST_TMPDIR");
-  std::string pattern = (fs::path(base != nullptr ? base : "/tmp") / "cistern-store-XXXXXX").string();
+  std::string pattern =
+      (fs::path(base != nullptr ? base : "/tmp") / "cistern-store-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
     ADD_FAILURE() << "mkdtemp " << pattern << " failed";
     std::abort();

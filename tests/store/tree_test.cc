@@ -1,13 +1,12 @@
 #include "store/tree.h"
 
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -216,9 +215,9 @@ ChildOutcome OpenAsNobody(const fs::path& root) {
       report = "setuid failed";
     } else {
       auto tree = Tree::Open(root, TreeOptions{});
-      report = tree ? "ok" : std::to_string(tree.error().code.value()) + "|" +
-                                 (IsPermission(tree.error()) ? "1" : "0") + "|" +
-                                 tree.error().detail;
+      report = tree ? "ok"
+                    : std::to_string(tree.error().code.value()) + "|" +
+                          (IsPermission(tree.error()) ? "1" : "0") + "|" + tree.error().detail;
     }
     const ssize_t n = ::write(fds[1], report.data(), report.size());
     ::_exit(n == static_cast<ssize_t>(report.size()) ? 0 : 1);
