@@ -64,13 +64,6 @@ std::string CheckKeyPart(std::string_view what, std::string_view value) {
   return {};
 }
 
-std::shared_ptr<spdlog::logger> Logger() {
-  if (auto logger = spdlog::get("store")) {
-    return logger;
-  }
-  return spdlog::default_logger();
-}
-
 }  // namespace
 
 // ---- WriteBatch ----
@@ -167,8 +160,11 @@ struct MetadataDb::Impl {
     }
     // Writes were synced when made; a failed close loses nothing committed, but say so.
     if (rocksdb::Status status = db->Close(); !status.ok()) {
-      Logger()->warn("metadata db close failed dir={} status=\"{}\"", dir.string(),
+      // Libraries never write to the terminal themselves (style §16): only a registered logger.
+      if (auto logger = spdlog::get("store")) {
+        logger->warn("metadata db close failed dir={} status=\"{}\"", dir.string(),
                      status.ToString());
+      }
     }
   }
 

@@ -7,6 +7,7 @@
 // thread until it is handed to `Write`. Callbacks of `ForEach*` run on the calling thread; an
 // iteration reads one implicit snapshot and does not see writes made after it started.
 // Blocking: every method does disk I/O; engine/ calls them off the event loop.
+// Logging: only a failed close is logged, to the spdlog logger "store" if the tool registered it.
 #pragma once
 
 #include <cstddef>
@@ -55,7 +56,8 @@ class WriteBatch {
   // meta[key] = value.
   void PutMeta(std::string_view key, std::string_view value);
 
-  // Number of buffered operations (a PutFile counts as one).
+  // Number of buffered key operations; `PutFile` and `DeleteFile` count two (files and
+  // project_files).
   size_t size() const;
   bool empty() const { return size() == 0; }
 

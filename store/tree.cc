@@ -230,16 +230,21 @@ Tree& Tree::operator=(Tree&&) noexcept = default;
 Tree::~Tree() = default;
 
 Result<Tree> Tree::Open(const fs::path& root, TreeOptions options) {
+  // Absolute, so the paths kept in PartialFile stay valid if the working directory changes.
+  std::error_code ec;
+  const fs::path absolute_root = fs::absolute(root, ec);
+  if (ec) {
+    return tl::unexpected(Error{ec, "resolve mirror directory " + root.string()});
+  }
   auto impl = std::make_unique<Impl>();
-  impl->root = root;
-  impl->web = root / kWebDir;
-  impl->incoming = root / kIncomingDir;
+  impl->root = absolute_root;
+  impl->web = absolute_root / kWebDir;
+  impl->incoming = absolute_root / kIncomingDir;
   impl->options = options;
 
-  std::error_code ec;
-  fs::create_directories(root, ec);
+  fs::create_directories(absolute_root, ec);
   if (ec) {
-    return tl::unexpected(Error{ec, "create mirror directory " + root.string()});
+    return tl::unexpected(Error{ec, "create mirror directory " + absolute_root.string()});
   }
   auto made_web = MakeDirectory(impl->web);
   if (!made_web) {
@@ -273,11 +278,11 @@ Result<Tree> Tree::Open(const fs::path& root, TreeOptions options) {
                                                 " must be on the same filesystem"));
   }
   if (options.fsync && (*made_web || *made_incoming)) {
-    auto root_fd = OpenDirectory(root);
+    auto root_fd = OpenDirectory(absolute_root);
     if (!root_fd) {
       return tl::unexpected(root_fd.error());
     }
-    if (auto synced = SyncFd(root_fd->get(), root.string()); !synced) {
+    if (auto synced = SyncFd(root_fd->get(), absolute_root.string()); !synced) {
       return tl::unexpected(synced.error());
     }
   }
@@ -457,18 +462,17 @@ Result<std::string> Tree::ReadFile(const RelativePath& dest) const {
 }
 
 Result<size_t> Tree::RemoveStaleIncoming() {
-  const int dup_fd = ::fcntl(impl_->incoming_fd.get(), F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) {
+  // A fresh open file description: its own directory offset, so concurrent calls do not share one.
+  const int list_fd = ::openat(impl_->incoming_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (list_fd < 0) {
     return tl::unexpected(ErrnoError(errno, "open " + impl_->incoming.string()));
   }
-  DIR* dir = ::fdopendir(dup_fd);
+  DIR* dir = ::fdopendir(list_fd);
   if (dir == nullptr) {
     const int err = errno;
-    static_cast<void>(::close(dup_fd));
+    static_cast<void>(::close(list_fd));
     return tl::unexpected(ErrnoError(err, "list " + impl_->incoming.string()));
   }
-  // A dup shares the file offset with incoming_fd; start from the beginning every time.
-  ::rewinddir(dir);
   std::vector<std::string> stale;
   while (true) {
     errno = 0;

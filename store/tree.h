@@ -85,8 +85,9 @@ class Tree {
   Tree& operator=(Tree&&) noexcept;
   ~Tree();
 
-  // Opens the mirror at `root`, creating `root`, `root/web` and `root/incoming` if missing, and
-  // checks that web/ and incoming/ are writable directories on the same filesystem.
+  // Opens the mirror at `root` (made absolute against the current directory), creating `root`,
+  // `root/web` and `root/incoming` if missing, and checks that web/ and incoming/ are writable
+  // directories on the same filesystem.
   // Errors: system codes with a detail naming the path: EACCES, EPERM or EROFS (`IsPermission`),
   // ENOTDIR (a component of `root` is a file), ENOSPC; EXDEV when web/ and incoming/ are on
   // different filesystems. The CLI exits with status 5 and shows the detail.

@@ -278,6 +278,19 @@ TEST(TreeOpenTest, ExistingUnwritableWebGivesPermissionErrorNamingPath) {
   EXPECT_EQ(outcome.detail, "directory " + (root / "web").string() + " is not writable");
 }
 
+TEST(TreeOpenTest, RelativeRootIsMadeAbsolute) {
+  TempDir dir;
+  const fs::path saved = fs::current_path();
+  fs::current_path(dir.path());
+  auto tree = Tree::Open("rel", TreeOptions{});
+  fs::current_path(saved);
+  ASSERT_TRUE(IsOk(tree));
+  EXPECT_EQ(tree->root(), dir / "rel");
+  EXPECT_EQ(tree->web_root(), dir / "rel" / "web");
+  ASSERT_TRUE(IsOk(tree->WriteAtomic(Path("f"), AsBytes("x"))));
+  EXPECT_EQ(ReadTextFile(dir / "rel" / "web" / "f"), "x");
+}
+
 TEST(TreeOptionsTest, PublishWithoutFsyncStillLandsAtomically) {
   TempDir dir;
   auto tree = Tree::Open(dir / "m", TreeOptions{.fsync = false});
