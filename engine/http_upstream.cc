@@ -1,0 +1,160 @@
+#include "engine/http_upstream.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace cistern::engine {
+namespace {
+
+// PEP 691: ask for JSON only, so a server that cannot give it answers something we detect.
+constexpr std::string_view kJsonType = "application/vnd.pypi.simple.v1+json";
+
+net::Request JsonRequest(net::Url url) {
+  net::Request request;
+  request.url = std::move(url);
+  request.headers.Add("Accept", std::string(kJsonType));
+  request.accept_gzip = true;
+  return request;
+}
+
+std::optional<int64_t> SerialHeader(const net::ResponseHead& head) {
+  auto value = head.headers.Get("X-PyPI-Last-Serial");
+  if (!value) {
+    return std::nullopt;
+  }
+  int64_t serial = 0;
+  const auto [end, error] = std::from_chars(value->data(), value->data() + value->size(), serial);
+  if (error != std::errc() || end != value->data() + value->size()) {
+    return std::nullopt;
+  }
+  return serial;
+}
+
+// The media type without parameters, lowercased: "application/vnd.pypi.simple.v1+json".
+std::string MediaType(const net::ResponseHead& head) {
+  std::string type(head.headers.Get("Content-Type").value_or(""));
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) {
+    type.pop_back();
+  }
+  for (char& c : type) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return type;
+}
+
+// Checks status and Content-Type of a JSON response; `what` names the resource in messages.
+Result<void> CheckJsonResponse(const net::ResponseHead& head, Errc code, std::string_view what) {
+  if (head.status != 200) {
+    Error error = MakeError(
+        code, fmt::format("GET {}: HTTP {} {}", head.url.str(), head.status, head.reason));
+    error.transient = head.status == 429 || head.status >= 500;
+    return tl::make_unexpected(std::move(error));
+  }
+  const std::string type = MediaType(head);
+  if (type != kJsonType) {
+    return tl::make_unexpected(MakeError(
+        code, fmt::format("GET {}: expected {} but got Content-Type \"{}\" ({} is not a PEP 691 "
+                          "JSON response; is this a PyPI-compatible index?)",
+                          head.url.str(), kJsonType, type, what)));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<net::Url> IndexUrlFromUpstream(std::string_view upstream) {
+  auto url = net::Url::Parse(upstream);
+  if (!url) {
+    return tl::make_unexpected(MakeError(
+        Errc::kConfig, fmt::format("invalid upstream URL \"{}\": {}", upstream, url.error().detail)));
+  }
+  if (url->scheme() != "https" && url->scheme() != "http") {
+    return tl::make_unexpected(MakeError(
+        Errc::kConfig,
+        fmt::format("upstream URL \"{}\" must start with https:// or http://", upstream)));
+  }
+  if (url->path().empty() || url->path() == "/") {
+    return url->Resolve("/simple/").map_error([](const net::Error& e) { return FromNet(e); });
+  }
+  if (!url->path().ends_with('/')) {
+    return url->Resolve(std::string(url->path()) + "/").map_error([](const net::Error& e) {
+      return FromNet(e);
+    });
+  }
+  return std::move(*url);
+}
+
+HttpUpstream::HttpUpstream(net::Client& client, net::Url index_url, HttpUpstreamOptions options)
+    : client_(client), index_url_(std::move(index_url)), options_(options) {}
+
+net::Task<Result<FetchedRoot>> HttpUpstream::FetchRoot() {
+  net::StringSink sink(options_.max_root_bytes);
+  auto head = co_await client_.Fetch(JsonRequest(index_url_), sink);
+  if (!head) {
+    co_return tl::make_unexpected(FromNet(head.error()));
+  }
+  if (auto ok = CheckJsonResponse(*head, Errc::kUpstreamIndex, "the index root"); !ok) {
+    co_return tl::make_unexpected(ok.error());
+  }
+  std::string body = sink.TakeBody();
+  auto index = parser_.ParseRoot(body);
+  if (!index) {
+    Error error = index.error();
+    error.detail = fmt::format("GET {}: {}", head->url.str(), error.detail);
+    co_return tl::make_unexpected(std::move(error));
+  }
+  co_return FetchedRoot{std::move(*index), head->url, SerialHeader(*head)};
+}
+
+net::Task<Result<FetchedPage>> HttpUpstream::FetchProject(ProjectName name) {
+  auto url = index_url_.Resolve(name.str() + "/");
+  if (!url) {
+    co_return tl::make_unexpected(FromNet(url.error(), name.str()));
+  }
+  net::StringSink sink(options_.max_page_bytes);
+  auto head = co_await client_.Fetch(JsonRequest(*url), sink);
+  if (!head) {
+    co_return tl::make_unexpected(FromNet(head.error(), name.str()));
+  }
+  FetchedPage fetched;
+  fetched.url = head->url;
+  fetched.header_serial = SerialHeader(*head);
+  if (head->status == 404) {
+    fetched.found = false;
+    co_return fetched;
+  }
+  if (auto ok = CheckJsonResponse(*head, Errc::kProjectPage, "the project page"); !ok) {
+    Error error = ok.error();
+    error.project = name.str();
+    co_return tl::make_unexpected(std::move(error));
+  }
+  std::string body = sink.TakeBody();
+  auto page = parser_.ParseProject(body);
+  if (!page) {
+    Error error = page.error();
+    error.project = name.str();
+    error.detail = fmt::format("GET {}: {}", head->url.str(), error.detail);
+    co_return tl::make_unexpected(std::move(error));
+  }
+  fetched.page = std::move(*page);
+  co_return fetched;
+}
+
+net::Task<Result<net::ResponseHead>> HttpUpstream::FetchFile(net::Url url, net::BodySink& sink) {
+  net::Request request;
+  request.url = std::move(url);
+  // Files are hashed byte for byte and served with Range: never ask for a transfer encoding.
+  request.accept_gzip = false;
+  auto head = co_await client_.Fetch(std::move(request), sink);
+  if (!head) {
+    co_return tl::make_unexpected(FromNet(head.error()));
+  }
+  co_return std::move(*head);
+}
+
+}  // namespace cistern::engine

@@ -1,0 +1,45 @@
+#pragma once
+
+// `Upstream` over HTTP(S) for PEP 691 JSON indexes such as PyPI. Sends
+// `Accept: application/vnd.pypi.simple.v1+json` and checks the returned Content-Type before
+// parsing (pypi-mirror-protocol.md §1.1).
+//
+// Executor: the client's. Lifetime: `client` must outlive this object.
+
+#include <cstddef>
+
+#include "engine/pypi/simple_json.h"
+#include "engine/upstream.h"
+#include "net/client.h"
+
+namespace cistern::engine {
+
+// Turns what the user typed into the index root URL: a bare origin (`https://pypi.org`) gets
+// `/simple/`; any other path is taken as the index root and gets a trailing '/'.
+// Errors: Errc::kConfig for an unparsable URL or a scheme other than http/https.
+[[nodiscard]] Result<net::Url> IndexUrlFromUpstream(std::string_view upstream);
+
+struct HttpUpstreamOptions {
+  // Largest root index body accepted. PyPI's JSON root is tens of MB (2026).
+  size_t max_root_bytes = size_t{1} << 30;
+  // Largest project page accepted. PyPI's largest pages are several MB.
+  size_t max_page_bytes = size_t{256} << 20;
+};
+
+class HttpUpstream final : public Upstream {
+ public:
+  HttpUpstream(net::Client& client, net::Url index_url, HttpUpstreamOptions options = {});
+
+  net::Task<Result<FetchedRoot>> FetchRoot() override;
+  net::Task<Result<FetchedPage>> FetchProject(ProjectName name) override;
+  net::Task<Result<net::ResponseHead>> FetchFile(net::Url url, net::BodySink& sink) override;
+  const net::Url& index_url() const override { return index_url_; }
+
+ private:
+  net::Client& client_;
+  net::Url index_url_;
+  HttpUpstreamOptions options_;
+  SimpleJsonParser parser_;
+};
+
+}  // namespace cistern::engine

@@ -1,0 +1,558 @@
+#include "engine/pypi/simple_json.h"
+
+#include <charconv>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+namespace cistern::engine {
+namespace {
+
+namespace sj = simdjson::ondemand;
+
+// A parse failure: what and where, turned into an engine::Error by the entry points.
+struct Failure {
+  std::string detail;
+};
+
+template <class T>
+using Parsed = tl::expected<T, Failure>;
+
+Failure JsonFailure(simdjson::error_code code, std::string_view where) {
+  return Failure{fmt::format("malformed JSON at {}: {}", where, simdjson::error_message(code))};
+}
+
+Failure TypeFailure(std::string_view where, std::string_view expected) {
+  return Failure{fmt::format("{} must be {}", where, expected)};
+}
+
+std::string Lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+void EnsurePadding(std::string& body) {
+  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
+    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  }
+}
+
+Parsed<sj::json_type> TypeOf(sj::value& value, std::string_view where) {
+  sj::json_type type{};
+  if (auto error = value.type().get(type)) {
+    return tl::make_unexpected(JsonFailure(error, where));
+  }
+  return type;
+}
+
+Parsed<std::string> String(sj::value& value, std::string_view where) {
+  std::string_view text;
+  if (auto error = value.get_string().get(text)) {
+    return tl::make_unexpected(error == simdjson::INCORRECT_TYPE ? TypeFailure(where, "a string")
+                                                                 : JsonFailure(error, where));
+  }
+  return std::string(text);
+}
+
+// A string or null (null gives nullopt).
+Parsed<std::optional<std::string>> NullableString(sj::value& value, std::string_view where) {
+  auto type = TypeOf(value, where);
+  if (!type) {
+    return tl::make_unexpected(type.error());
+  }
+  if (*type == sj::json_type::null) {
+    return std::optional<std::string>{};
+  }
+  return String(value, where).transform([](std::string s) { return std::optional(std::move(s)); });
+}
+
+Parsed<int64_t> Integer(sj::value& value, std::string_view where) {
+  int64_t number = 0;
+  if (auto error = value.get_int64().get(number)) {
+    return tl::make_unexpected(error == simdjson::INCORRECT_TYPE ? TypeFailure(where, "an integer")
+                                                                 : JsonFailure(error, where));
+  }
+  return number;
+}
+
+Parsed<uint64_t> Unsigned(sj::value& value, std::string_view where) {
+  uint64_t number = 0;
+  if (auto error = value.get_uint64().get(number)) {
+    return tl::make_unexpected(error == simdjson::INCORRECT_TYPE
+                                   ? TypeFailure(where, "a non-negative integer")
+                                   : JsonFailure(error, where));
+  }
+  return number;
+}
+
+// {"sha256": "AbC..."} -> lowercase names and values.
+Parsed<std::map<std::string, std::string>> HashMap(sj::value& value, std::string_view where) {
+  sj::object object;
+  if (auto error = value.get_object().get(object)) {
+    return tl::make_unexpected(error == simdjson::INCORRECT_TYPE ? TypeFailure(where, "an object")
+                                                                 : JsonFailure(error, where));
+  }
+  std::map<std::string, std::string> hashes;
+  for (auto&& field_result : object) {
+    sj::field field;
+    std::string_view key;
+    if (auto error = std::move(field_result).get(field)) {
+      return tl::make_unexpected(JsonFailure(error, where));
+    }
+    if (auto error = field.unescaped_key().get(key)) {
+      return tl::make_unexpected(JsonFailure(error, where));
+    }
+    std::string name = Lowercase(key);
+    auto hex = String(field.value(), fmt::format("{}.{}", where, name));
+    if (!hex) {
+      return tl::make_unexpected(hex.error());
+    }
+    hashes.emplace(std::move(name), Lowercase(*hex));
+  }
+  return hashes;
+}
+
+// PEP 658/714: true/false or a hash map.
+Parsed<CoreMetadata> ParseCoreMetadata(sj::value& value, std::string_view where) {
+  auto type = TypeOf(value, where);
+  if (!type) {
+    return tl::make_unexpected(type.error());
+  }
+  CoreMetadata metadata;
+  switch (*type) {
+    case sj::json_type::boolean: {
+      bool available = false;
+      if (auto error = value.get_bool().get(available)) {
+        return tl::make_unexpected(JsonFailure(error, where));
+      }
+      metadata.available = available;
+      return metadata;
+    }
+    case sj::json_type::object: {
+      auto hashes = HashMap(value, where);
+      if (!hashes) {
+        return tl::make_unexpected(hashes.error());
+      }
+      metadata.available = true;
+      metadata.hashes = std::move(*hashes);
+      return metadata;
+    }
+    case sj::json_type::null:
+      return metadata;
+    default:
+      return tl::make_unexpected(TypeFailure(where, "a boolean or an object of hashes"));
+  }
+}
+
+// PEP 592: false, true or a reason string.
+Parsed<Yanked> ParseYanked(sj::value& value, std::string_view where) {
+  auto type = TypeOf(value, where);
+  if (!type) {
+    return tl::make_unexpected(type.error());
+  }
+  Yanked yanked;
+  if (*type == sj::json_type::boolean) {
+    if (auto error = value.get_bool().get(yanked.yanked)) {
+      return tl::make_unexpected(JsonFailure(error, where));
+    }
+    return yanked;
+  }
+  if (*type == sj::json_type::string) {
+    auto reason = String(value, where);
+    if (!reason) {
+      return tl::make_unexpected(reason.error());
+    }
+    yanked.yanked = true;
+    yanked.reason = std::move(*reason);
+    return yanked;
+  }
+  if (*type == sj::json_type::null) {
+    return yanked;
+  }
+  return tl::make_unexpected(TypeFailure(where, "a boolean or a reason string"));
+}
+
+struct Meta {
+  std::string api_version = "1.0";
+  std::optional<int64_t> last_serial;
+};
+
+Parsed<Meta> ParseMeta(sj::value& value) {
+  sj::object object;
+  if (auto error = value.get_object().get(object)) {
+    return tl::make_unexpected(error == simdjson::INCORRECT_TYPE ? TypeFailure("meta", "an object")
+                                                                 : JsonFailure(error, "meta"));
+  }
+  Meta meta;
+  for (auto&& field_result : object) {
+    sj::field field;
+    std::string_view key;
+    if (auto error = std::move(field_result).get(field)) {
+      return tl::make_unexpected(JsonFailure(error, "meta"));
+    }
+    if (auto error = field.unescaped_key().get(key)) {
+      return tl::make_unexpected(JsonFailure(error, "meta"));
+    }
+    if (key == "api-version") {
+      auto version = String(field.value(), "meta.api-version");
+      if (!version) {
+        return tl::make_unexpected(version.error());
+      }
+      meta.api_version = std::move(*version);
+    } else if (key == "_last-serial") {
+      auto serial = Integer(field.value(), "meta._last-serial");
+      if (!serial) {
+        return tl::make_unexpected(serial.error());
+      }
+      meta.last_serial = *serial;
+    }
+  }
+  if (!IsSupportedApiVersion(meta.api_version)) {
+    return tl::make_unexpected(
+        Failure{fmt::format("unsupported api-version \"{}\" (cistern reads major version 1)",
+                            meta.api_version)});
+  }
+  return meta;
+}
+
+// Iterates the elements of an array, calling `fn(value, index)` until it fails.
+template <class Fn>
+Parsed<void> ForEachElement(sj::value& value, std::string_view where, Fn&& fn) {
+  sj::array array;
+  if (auto error = value.get_array().get(array)) {
+    return tl::make_unexpected(error == simdjson::INCORRECT_TYPE ? TypeFailure(where, "an array")
+                                                                 : JsonFailure(error, where));
+  }
+  size_t index = 0;
+  for (auto&& element_result : array) {
+    sj::value element;
+    if (auto error = std::move(element_result).get(element)) {
+      return tl::make_unexpected(JsonFailure(error, fmt::format("{}[{}]", where, index)));
+    }
+    if (auto done = fn(element, index); !done) {
+      return done;
+    }
+    ++index;
+  }
+  return {};
+}
+
+// Iterates the fields of an object, calling `fn(key, value)` until it fails.
+template <class Fn>
+Parsed<void> ForEachField(sj::value& value, std::string_view where, Fn&& fn) {
+  sj::object object;
+  if (auto error = value.get_object().get(object)) {
+    return tl::make_unexpected(error == simdjson::INCORRECT_TYPE ? TypeFailure(where, "an object")
+                                                                 : JsonFailure(error, where));
+  }
+  for (auto&& field_result : object) {
+    sj::field field;
+    std::string_view key;
+    if (auto error = std::move(field_result).get(field)) {
+      return tl::make_unexpected(JsonFailure(error, where));
+    }
+    if (auto error = field.unescaped_key().get(key)) {
+      return tl::make_unexpected(JsonFailure(error, where));
+    }
+    if (auto done = fn(key, field.value()); !done) {
+      return done;
+    }
+  }
+  return {};
+}
+
+Parsed<IndexEntry> ParseIndexEntry(sj::value& value, size_t index) {
+  const std::string where = fmt::format("projects[{}]", index);
+  IndexEntry entry;
+  bool has_name = false;
+  auto parsed = ForEachField(value, where, [&](std::string_view key, sj::value field) -> Parsed<void> {
+    if (key == "name") {
+      auto name = String(field, where + ".name");
+      if (!name) {
+        return tl::make_unexpected(name.error());
+      }
+      entry.name = std::move(*name);
+      has_name = true;
+    } else if (key == "_last-serial") {
+      auto serial = Integer(field, where + "._last-serial");
+      if (!serial) {
+        return tl::make_unexpected(serial.error());
+      }
+      entry.last_serial = *serial;
+    }
+    return {};
+  });
+  if (!parsed) {
+    return tl::make_unexpected(parsed.error());
+  }
+  if (!has_name) {
+    return tl::make_unexpected(Failure{where + " has no \"name\""});
+  }
+  return entry;
+}
+
+Parsed<UpstreamFile> ParseFile(sj::value& value, size_t index) {
+  const std::string where = fmt::format("files[{}]", index);
+  UpstreamFile file;
+  bool has_filename = false;
+  bool has_url = false;
+  bool has_hashes = false;
+  std::optional<CoreMetadata> core_metadata;
+  std::optional<CoreMetadata> dist_info_metadata;
+  auto parsed = ForEachField(value, where, [&](std::string_view key, sj::value field) -> Parsed<void> {
+    const std::string here = fmt::format("{}.{}", where, key);
+    if (key == "filename") {
+      auto text = String(field, here);
+      if (!text) {
+        return tl::make_unexpected(text.error());
+      }
+      file.filename = std::move(*text);
+      has_filename = true;
+    } else if (key == "url") {
+      auto text = String(field, here);
+      if (!text) {
+        return tl::make_unexpected(text.error());
+      }
+      file.url = std::move(*text);
+      has_url = true;
+    } else if (key == "hashes") {
+      auto hashes = HashMap(field, here);
+      if (!hashes) {
+        return tl::make_unexpected(hashes.error());
+      }
+      file.hashes = std::move(*hashes);
+      has_hashes = true;
+    } else if (key == "requires-python") {
+      auto text = NullableString(field, here);
+      if (!text) {
+        return tl::make_unexpected(text.error());
+      }
+      file.requires_python = std::move(*text);
+    } else if (key == "size") {
+      auto size = Unsigned(field, here);
+      if (!size) {
+        return tl::make_unexpected(size.error());
+      }
+      file.size = *size;
+    } else if (key == "upload-time") {
+      auto text = NullableString(field, here);
+      if (!text) {
+        return tl::make_unexpected(text.error());
+      }
+      file.upload_time = std::move(*text);
+    } else if (key == "yanked") {
+      auto yanked = ParseYanked(field, here);
+      if (!yanked) {
+        return tl::make_unexpected(yanked.error());
+      }
+      file.yanked = std::move(*yanked);
+    } else if (key == "core-metadata") {
+      auto metadata = ParseCoreMetadata(field, here);
+      if (!metadata) {
+        return tl::make_unexpected(metadata.error());
+      }
+      core_metadata = std::move(*metadata);
+    } else if (key == "dist-info-metadata") {
+      auto metadata = ParseCoreMetadata(field, here);
+      if (!metadata) {
+        return tl::make_unexpected(metadata.error());
+      }
+      dist_info_metadata = std::move(*metadata);
+    }
+    // PEP 714: `data-dist-info-metadata` is a Warehouse naming bug; ignored like any unknown key.
+    return {};
+  });
+  if (!parsed) {
+    return tl::make_unexpected(parsed.error());
+  }
+  if (!has_filename || !has_url || !has_hashes) {
+    return tl::make_unexpected(Failure{fmt::format(
+        "{} lacks a required key (filename, url and hashes are required by PEP 691)", where)});
+  }
+  // PEP 714: clients read `core-metadata` first and may fall back to `dist-info-metadata`.
+  if (core_metadata) {
+    file.core_metadata = std::move(*core_metadata);
+  } else if (dist_info_metadata) {
+    file.core_metadata = std::move(*dist_info_metadata);
+  }
+  return file;
+}
+
+Parsed<ProjectStatus> ParseStatus(sj::value& value) {
+  ProjectStatus status;
+  auto parsed = ForEachField(value, "project-status", [&](std::string_view key, sj::value field) -> Parsed<void> {
+    if (key == "status") {
+      auto text = String(field, "project-status.status");
+      if (!text) {
+        return tl::make_unexpected(text.error());
+      }
+      status.status = std::move(*text);
+    } else if (key == "reason") {
+      auto text = NullableString(field, "project-status.reason");
+      if (!text) {
+        return tl::make_unexpected(text.error());
+      }
+      status.reason = std::move(*text);
+    }
+    return {};
+  });
+  if (!parsed) {
+    return tl::make_unexpected(parsed.error());
+  }
+  return status;
+}
+
+}  // namespace
+
+bool IsSupportedApiVersion(std::string_view version) noexcept {
+  const auto dot = version.find('.');
+  const std::string_view major = version.substr(0, dot);
+  int value = 0;
+  const auto [end, error] = std::from_chars(major.data(), major.data() + major.size(), value);
+  if (error != std::errc() || end != major.data() + major.size() || major.empty()) {
+    return false;
+  }
+  return value == 1;
+}
+
+struct SimpleJsonParser::Impl {
+  sj::parser parser;
+
+  template <class Fn>
+  Parsed<void> ForEachTopLevelField(std::string& body, Fn&& fn) {
+    EnsurePadding(body);
+    sj::document document;
+    if (auto error =
+            parser.iterate(simdjson::padded_string_view(body.data(), body.size(), body.capacity()))
+                .get(document)) {
+      return tl::make_unexpected(JsonFailure(error, "the top level"));
+    }
+    sj::object object;
+    if (auto error = document.get_object().get(object)) {
+      return tl::make_unexpected(error == simdjson::INCORRECT_TYPE
+                                     ? TypeFailure("the top level", "an object")
+                                     : JsonFailure(error, "the top level"));
+    }
+    for (auto&& field_result : object) {
+      sj::field field;
+      std::string_view key;
+      if (auto error = std::move(field_result).get(field)) {
+        return tl::make_unexpected(JsonFailure(error, "the top level"));
+      }
+      if (auto error = field.unescaped_key().get(key)) {
+        return tl::make_unexpected(JsonFailure(error, "the top level"));
+      }
+      if (auto done = fn(key, field.value()); !done) {
+        return done;
+      }
+    }
+    // Trailing bytes after the object (a second document, garbage) are an error.
+    const char* location = nullptr;
+    if (document.current_location().get(location) == simdjson::SUCCESS) {
+      return tl::make_unexpected(Failure{"malformed JSON: trailing content after the top-level object"});
+    }
+    return {};
+  }
+};
+
+SimpleJsonParser::SimpleJsonParser() : impl_(std::make_unique<Impl>()) {}
+SimpleJsonParser::~SimpleJsonParser() = default;
+
+Result<RootIndex> SimpleJsonParser::ParseRoot(std::string& body) {
+  RootIndex root;
+  bool has_meta = false;
+  bool has_projects = false;
+  auto parsed = impl_->ForEachTopLevelField(body, [&](std::string_view key, sj::value value) -> Parsed<void> {
+    if (key == "meta") {
+      auto meta = ParseMeta(value);
+      if (!meta) {
+        return tl::make_unexpected(meta.error());
+      }
+      root.api_version = std::move(meta->api_version);
+      root.last_serial = meta->last_serial;
+      has_meta = true;
+    } else if (key == "projects") {
+      has_projects = true;
+      return ForEachElement(value, "projects", [&](sj::value& element, size_t index) -> Parsed<void> {
+        auto entry = ParseIndexEntry(element, index);
+        if (!entry) {
+          return tl::make_unexpected(entry.error());
+        }
+        root.projects.push_back(std::move(*entry));
+        return {};
+      });
+    }
+    return {};
+  });
+  if (parsed && (!has_meta || !has_projects)) {
+    parsed = tl::make_unexpected(Failure{"not a PEP 691 index: \"meta\" or \"projects\" is missing"});
+  }
+  if (!parsed) {
+    return tl::make_unexpected(MakeError(Errc::kUpstreamIndex, std::move(parsed.error().detail)));
+  }
+  return root;
+}
+
+Result<ProjectPage> SimpleJsonParser::ParseProject(std::string& body) {
+  ProjectPage page;
+  bool has_meta = false;
+  bool has_files = false;
+  auto parsed = impl_->ForEachTopLevelField(body, [&](std::string_view key, sj::value value) -> Parsed<void> {
+    if (key == "meta") {
+      auto meta = ParseMeta(value);
+      if (!meta) {
+        return tl::make_unexpected(meta.error());
+      }
+      page.api_version = std::move(meta->api_version);
+      page.last_serial = meta->last_serial;
+      has_meta = true;
+    } else if (key == "name") {
+      auto name = String(value, "name");
+      if (!name) {
+        return tl::make_unexpected(name.error());
+      }
+      page.name = std::move(*name);
+    } else if (key == "versions") {
+      return ForEachElement(value, "versions", [&](sj::value& element, size_t index) -> Parsed<void> {
+        auto version = String(element, fmt::format("versions[{}]", index));
+        if (!version) {
+          return tl::make_unexpected(version.error());
+        }
+        page.versions.push_back(std::move(*version));
+        return {};
+      });
+    } else if (key == "files") {
+      has_files = true;
+      return ForEachElement(value, "files", [&](sj::value& element, size_t index) -> Parsed<void> {
+        auto file = ParseFile(element, index);
+        if (!file) {
+          return tl::make_unexpected(file.error());
+        }
+        page.files.push_back(std::move(*file));
+        return {};
+      });
+    } else if (key == "project-status") {
+      auto status = ParseStatus(value);
+      if (!status) {
+        return tl::make_unexpected(status.error());
+      }
+      page.status = std::move(*status);
+    }
+    return {};
+  });
+  if (parsed && (!has_meta || !has_files)) {
+    parsed = tl::make_unexpected(Failure{"not a PEP 691 project page: \"meta\" or \"files\" is missing"});
+  }
+  if (!parsed) {
+    return tl::make_unexpected(MakeError(Errc::kProjectPage, std::move(parsed.error().detail)));
+  }
+  return page;
+}
+
+}  // namespace cistern::engine

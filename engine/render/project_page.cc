@@ -1,0 +1,131 @@
+#include "engine/render/project_page.h"
+
+#include <fmt/format.h>
+
+#include "engine/render/escape.h"
+
+namespace cistern::engine {
+namespace {
+
+constexpr std::string_view kApiVersion = "1.4";
+
+bool IsActive(const ProjectStatus& status) { return status.status == "active"; }
+
+}  // namespace
+
+std::string RenderProjectHtml(const MirrorProject& project) {
+  std::string out;
+  out.reserve(512 + project.files.size() * 320);
+  out += "<!DOCTYPE html>\n<html>\n  <head>\n";
+  out += fmt::format("    <meta name=\"pypi:repository-version\" content=\"{}\">\n", kApiVersion);
+  if (!IsActive(project.status)) {
+    out += "    <meta name=\"pypi:project-status\" content=\"";
+    AppendHtmlEscaped(out, project.status.status);
+    out += "\">\n";
+    if (project.status.reason) {
+      out += "    <meta name=\"pypi:project-status-reason\" content=\"";
+      AppendHtmlEscaped(out, *project.status.reason);
+      out += "\">\n";
+    }
+  }
+  out += "    <title>Links for ";
+  AppendHtmlEscaped(out, project.name);
+  out += "</title>\n  </head>\n  <body>\n    <h1>Links for ";
+  AppendHtmlEscaped(out, project.name);
+  out += "</h1>\n";
+  for (const MirrorFile& file : project.files) {
+    out += "    <a href=\"";
+    AppendHtmlEscaped(out, file.href);
+    out += "#sha256=";
+    out += file.sha256.Hex();
+    out += '"';
+    if (file.requires_python) {
+      out += " data-requires-python=\"";
+      AppendHtmlEscaped(out, *file.requires_python);
+      out += '"';
+    }
+    if (file.yanked.yanked) {
+      // pip reads a bare `data-yanked` as not yanked: always give a value (§2.2).
+      out += " data-yanked=\"";
+      AppendHtmlEscaped(out, file.yanked.reason);
+      out += '"';
+    }
+    if (file.core_metadata) {
+      // PEP 714: both attributes, identical values.
+      const std::string value = "sha256=" + file.core_metadata->Hex();
+      out += fmt::format(" data-core-metadata=\"{0}\" data-dist-info-metadata=\"{0}\"", value);
+    }
+    out += '>';
+    AppendHtmlEscaped(out, file.filename);
+    out += "</a><br/>\n";
+  }
+  out += "  </body>\n</html>\n";
+  if (project.serial) {
+    out += fmt::format("<!--SERIAL {}-->\n", *project.serial);
+  }
+  return out;
+}
+
+std::string RenderProjectJson(const MirrorProject& project) {
+  std::string out;
+  out.reserve(256 + project.files.size() * 400);
+  out += fmt::format("{{\"meta\":{{\"api-version\":\"{}\"", kApiVersion);
+  if (project.serial) {
+    out += fmt::format(",\"_last-serial\":{}", *project.serial);
+  }
+  out += "},\"name\":";
+  AppendJsonString(out, project.name);
+  if (!IsActive(project.status)) {
+    out += ",\"project-status\":{\"status\":";
+    AppendJsonString(out, project.status.status);
+    if (project.status.reason) {
+      out += ",\"reason\":";
+      AppendJsonString(out, *project.status.reason);
+    }
+    out += '}';
+  }
+  out += ",\"versions\":[";
+  for (size_t i = 0; i < project.versions.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    AppendJsonString(out, project.versions[i]);
+  }
+  out += "],\"files\":[";
+  for (size_t i = 0; i < project.files.size(); ++i) {
+    const MirrorFile& file = project.files[i];
+    if (i > 0) {
+      out += ',';
+    }
+    out += "{\"filename\":";
+    AppendJsonString(out, file.filename);
+    out += ",\"url\":";
+    AppendJsonString(out, file.href);
+    out += fmt::format(",\"hashes\":{{\"sha256\":\"{}\"}}", file.sha256.Hex());
+    if (file.requires_python) {
+      out += ",\"requires-python\":";
+      AppendJsonString(out, *file.requires_python);
+    }
+    out += fmt::format(",\"size\":{}", file.size);
+    if (file.upload_time) {
+      out += ",\"upload-time\":";
+      AppendJsonString(out, *file.upload_time);
+    }
+    out += ",\"yanked\":";
+    if (!file.yanked.yanked) {
+      out += "false";
+    } else if (file.yanked.reason.empty()) {
+      out += "true";
+    } else {
+      AppendJsonString(out, file.yanked.reason);
+    }
+    if (file.core_metadata) {
+      out += fmt::format(",\"core-metadata\":{{\"sha256\":\"{}\"}}", file.core_metadata->Hex());
+    }
+    out += '}';
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace cistern::engine

@@ -1,0 +1,88 @@
+#pragma once
+
+// One sync: lock, index, diff, plan, download, render, commit, root index. The order is what makes
+// any step killable: files land before the pages that link them, pages before the database
+// records their serial, and the root index last; a rerun redoes at most the interrupted project.
+// See ../shared/docs/architecture.md "One sync, as data flows".
+//
+// Executor: awaited on the network executor (one thread). Blocking work (RocksDB, fsync, renames)
+// runs on an internal disk thread pool.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/downloader.h"
+#include "engine/error.h"
+#include "engine/planner.h"
+#include "net/asio.h"
+#include "net/client.h"
+#include "store/tree.h"
+
+namespace cistern::engine {
+
+struct SyncOptions {
+  // The mirror directory: web/ is served, state/ holds the database and lock, incoming/ partials.
+  std::filesystem::path mirror;
+  // The upstream index: a bare origin gets /simple/ appended. Default: PyPI.
+  std::string upstream = "https://pypi.org";
+  // Restrict the run to these projects (any spelling); empty means every project upstream.
+  std::vector<std::string> projects;
+  // Projects processed at once. More hides per-request latency; the connection pool bounds what
+  // reaches one origin.
+  size_t jobs = 8;
+  // Files of one project downloaded at once.
+  size_t downloads_per_project = 4;
+  // Fetch and diff the index, report what would change, write nothing.
+  bool dry_run = false;
+  // Attempts for a project page that is stale (older serial than the index promised) or failed
+  // transiently, and the first backoff between them (doubling). Then the project is deferred.
+  int page_attempts = 3;
+  std::chrono::milliseconds page_backoff{1000};
+  // Threads for blocking disk and database work.
+  size_t disk_threads = 2;
+
+  FileRules rules;
+  store::TreeOptions tree;
+  net::ClientOptions client;
+  DownloaderOptions download;
+};
+
+// Live counters for a progress line. Executor: written and read on the sync's executor.
+struct SyncProgress {
+  size_t projects_total = 0;  // projects to sync in this run
+  size_t projects_done = 0;
+  size_t files_fetched = 0;
+  uint64_t bytes_fetched = 0;
+};
+
+struct SyncReport {
+  uint64_t generation = 0;                // this run's generation (0 for a dry run)
+  std::optional<int64_t> serial;          // upstream serial the mirror is complete for
+  std::optional<int64_t> upstream_serial;  // what the index root announced
+  size_t projects_upstream = 0;           // projects in the upstream index (after the filter)
+  size_t projects_changed = 0;            // projects whose serial moved (or new)
+  size_t projects_synced = 0;             // changed projects committed in this run
+  size_t pages_written = 0;               // project pages rewritten (bytes changed)
+  size_t files_fetched = 0;
+  uint64_t bytes_fetched = 0;
+  size_t files_removed = 0;
+  std::vector<Error> deferred;            // one per deferred project; the next run retries them
+  std::vector<Error> warnings;            // rejected names and files; nothing to retry
+  std::vector<std::string> would_sync;    // dry run: the projects a real run would sync
+  net::Client::Stats net;
+  std::chrono::milliseconds elapsed{0};
+};
+
+// Runs one sync with `options`, updating `progress` as it goes.
+// Returns the report; deferred projects are in the report, not an error.
+// Errors: Errc::kConfig (bad upstream URL, CA file), kLocked (another sync holds the mirror),
+// kUpstreamIndex (index unreachable or garbage: nothing was changed), local store errors (disk
+// full, permissions: what was committed stays valid).
+// Cancellation: not yet graceful (issue 5); a killed run leaves a consistent tree.
+net::Task<Result<SyncReport>> RunSync(SyncOptions options, SyncProgress& progress);
+
+}  // namespace cistern::engine

@@ -1,0 +1,59 @@
+#pragma once
+
+// The upstream reader: the seam between the sync and where the index comes from. HTTP(S) PEP 691
+// indexes today (`HttpUpstream`); HTML-only and `file://` indexes and split file origins plug in
+// behind the same interface.
+//
+// Executor: every method is awaited on the sync's network executor.
+
+#include <optional>
+#include <string>
+
+#include "engine/error.h"
+#include "engine/pypi/index_model.h"
+#include "engine/pypi/project_name.h"
+#include "net/asio.h"
+#include "net/body_sink.h"
+#include "net/http_message.h"
+#include "net/url.h"
+
+namespace cistern::engine {
+
+struct FetchedRoot {
+  RootIndex index;
+  net::Url url;                         // after redirects
+  std::optional<int64_t> header_serial;  // X-PyPI-Last-Serial
+};
+
+struct FetchedPage {
+  bool found = true;                    // false: the index answered 404 (project gone)
+  ProjectPage page;
+  net::Url url;                         // after redirects: relative file URLs resolve against it
+  std::optional<int64_t> header_serial;  // X-PyPI-Last-Serial
+
+  // The project's serial as this response states it: the header, else `meta._last-serial`.
+  std::optional<int64_t> serial() const { return header_serial ? header_serial : page.last_serial; }
+};
+
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+
+  // The index root. Errors: Errc::kUpstreamIndex for any status but 200, a wrong Content-Type
+  // (an HTML error page, a captive portal) or a malformed body; net errors for transport.
+  virtual net::Task<Result<FetchedRoot>> FetchRoot() = 0;
+
+  // One project's page. A 404 is `found == false`, not an error.
+  // Errors: Errc::kProjectPage (status, Content-Type, body), net errors for transport.
+  virtual net::Task<Result<FetchedPage>> FetchProject(ProjectName name) = 0;
+
+  // Streams a file into `sink`. The response head (any status) is returned; `sink.OnHead` decides
+  // whether a non-200 body is consumed.
+  // Lifetime: `sink` must outlive the returned task.
+  virtual net::Task<Result<net::ResponseHead>> FetchFile(net::Url url, net::BodySink& sink) = 0;
+
+  // The index root URL, ending in '/'.
+  virtual const net::Url& index_url() const = 0;
+};
+
+}  // namespace cistern::engine

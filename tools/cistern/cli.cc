@@ -1,0 +1,132 @@
+#include "tools/cistern/cli.h"
+
+#include <cstdio>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "tools/cistern/config_file.h"
+#include "tools/cistern/exit_code.h"
+#include "tools/cistern/logging.h"
+#include "tools/cistern/sync_command.h"
+#include "tools/cistern/version.h"
+
+namespace cistern::cli {
+namespace {
+
+constexpr const char* kDescription =
+    "cistern keeps a local copy of a Python package index (all of PyPI, or a subset) as a static\n"
+    "directory tree that nginx or any web server serves to pip and uv.\n";
+
+constexpr const char* kFooter =
+    "\nExamples:\n"
+    "  cistern sync --mirror /srv/pypi                 mirror all of https://pypi.org\n"
+    "  cistern sync --mirror /srv/pypi requests numpy  only these projects\n"
+    "  cistern sync --mirror /srv/pypi --dry-run       show what would change\n"
+    "  cistern --config /etc/cistern/cistern.toml -q sync     nightly, from cron\n"
+    "\nServe <mirror>/web with config/nginx/cistern-site.conf, then:\n"
+    "  pip install --index-url https://your-mirror/simple/ PACKAGE\n"
+    "\nConfiguration: --config FILE, else ./cistern.toml, else /etc/cistern/cistern.toml;\n"
+    "the command line wins over the file. Every key is documented in config/cistern.toml.\n\n";
+
+struct GlobalFlags {
+  std::string config;
+  bool quiet = false;
+  bool verbose = false;
+  std::string log_format;
+};
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{kDescription, "cistern"};
+  app.footer(std::string(kFooter) + kExitStatusHelp);
+  app.set_version_flag("--version", std::string("cistern ") + kVersion);
+  app.require_subcommand(1);
+
+  GlobalFlags global;
+  app.add_option("--config", global.config, "Configuration file (TOML)");
+  app.add_flag("-q,--quiet", global.quiet, "Print only warnings and errors (for cron)");
+  app.add_flag("-v,--verbose", global.verbose, "Log every request and file (debug level)");
+  app.add_option("--log-format", global.log_format, "Log line format: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+
+  SyncFlags sync_flags;
+  std::string mirror;
+  std::string upstream;
+  int64_t jobs = 0;
+  CLI::App* sync = app.add_subcommand(
+      "sync",
+      "Bring the mirror up to date with the upstream index: fetch only projects whose serial\n"
+      "changed, verify every file's SHA-256 as it streams, publish files before the pages that\n"
+      "link them, and record everything in the mirror's database.");
+  sync->add_option("project", sync_flags.projects,
+                   "Only sync these projects (any spelling; default: every project)");
+  CLI::Option* mirror_option =
+      sync->add_option("--mirror", mirror, "Mirror directory (config: [mirror] path)");
+  CLI::Option* upstream_option = sync->add_option(
+      "--upstream", upstream, "Upstream index URL (default https://pypi.org; config: [mirror] upstream)");
+  sync->add_option("--ca-file", sync_flags.ca_files,
+                   "Extra trusted CA certificate (PEM); the system trust store stays on")
+      ->check(CLI::ExistingFile);
+  CLI::Option* jobs_option =
+      sync->add_option("--jobs", jobs, "Projects synced at once (default 8; config: [sync] jobs)")
+          ->check(CLI::Range(1, 256));
+  sync->add_flag("--dry-run", sync_flags.dry_run, "Show what would be synced; change nothing");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+
+  // Configuration: defaults, then the file, then the command line.
+  Config config;
+  std::optional<std::string> config_path =
+      global.config.empty() ? DefaultConfigPath() : std::optional(global.config);
+  std::string config_error;
+  if (config_path) {
+    ConfigResult loaded = LoadConfigFile(*config_path);
+    if (!loaded.config) {
+      config_error = loaded.error;
+    } else {
+      config = std::move(*loaded.config);
+    }
+  }
+  std::string level = config.log_level;
+  if (global.quiet) {
+    level = "warn";
+  }
+  if (global.verbose) {
+    level = "debug";
+  }
+  SetUpLogging(level, global.log_format.empty() ? config.log_format : global.log_format);
+  if (!config_error.empty()) {
+    spdlog::get("cistern")->error("invalid configuration: {}", config_error);
+    return kExitUsage;
+  }
+
+  if (sync->parsed()) {
+    if (mirror_option->count() > 0) {
+      sync_flags.mirror = mirror;
+    }
+    if (upstream_option->count() > 0) {
+      sync_flags.upstream = upstream;
+    }
+    if (jobs_option->count() > 0) {
+      sync_flags.jobs = jobs;
+    }
+    return RunSyncCommand(config, sync_flags, global.quiet);
+  }
+  return kExitUsage;
+}
+
+}  // namespace cistern::cli

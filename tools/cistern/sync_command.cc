@@ -1,0 +1,179 @@
+#include "tools/cistern/sync_command.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+
+#include <asio/io_context.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/sync_run.h"
+#include "net/asio.h"
+#include "tools/cistern/exit_code.h"
+#include "tools/cistern/progress.h"
+#include "tools/cistern/version.h"
+
+namespace cistern::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Redraws the progress line every half second until cancelled.
+net::Task<void> ShowProgress(const engine::SyncProgress* progress, Clock::time_point started) {
+  for (;;) {
+    co_await net::SleepFor(std::chrono::milliseconds(500));
+    auto state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) {
+      co_return;
+    }
+    std::fprintf(stderr, "\r\033[K%s", FormatProgress(*progress, Clock::now() - started).c_str());
+    std::fflush(stderr);
+  }
+}
+
+int ExitCodeFor(const engine::Error& error) {
+  if (error.code == engine::Errc::kConfig) {
+    return kExitUsage;
+  }
+  if (error.code == engine::Errc::kLocked) {
+    return kExitLocked;
+  }
+  if (error.code == engine::Errc::kUpstreamIndex) {
+    return kExitUpstream;
+  }
+  if (engine::IsLocal(error)) {
+    return kExitLocalIo;
+  }
+  if (error.code == engine::Errc::kCancelled) {
+    return kExitInterrupted;
+  }
+  return kExitInternal;
+}
+
+std::string Advice(int exit_code) {
+  switch (exit_code) {
+    case kExitUsage:
+      return "fix the option or cistern.toml and run again";
+    case kExitLocked:
+      return "another sync is running on this mirror; this run changed nothing";
+    case kExitUpstream:
+      return "nothing was changed; check the upstream URL, the network and --ca-file, then retry";
+    case kExitLocalIo:
+      return "fix the disk or permissions problem and run again; committed work is kept";
+    default:
+      return "this is a bug in cistern; please report it with the log";
+  }
+}
+
+engine::SyncOptions MakeOptions(const Config& config, const SyncFlags& flags) {
+  engine::SyncOptions options;
+  options.mirror = flags.mirror.value_or(config.mirror);
+  options.upstream = flags.upstream.value_or(config.upstream);
+  options.projects = flags.projects;
+  options.jobs = static_cast<size_t>(flags.jobs.value_or(config.jobs));
+  options.downloads_per_project = static_cast<size_t>(config.downloads_per_project);
+  options.dry_run = flags.dry_run;
+  options.page_attempts = static_cast<int>(config.page_attempts);
+  options.page_backoff = std::chrono::milliseconds(config.page_backoff_ms);
+  options.rules.exclude_yanked = config.exclude_yanked;
+  options.tree.fsync = config.fsync;
+  options.download.attempts = static_cast<int>(config.file_attempts);
+  options.client.ca_files = config.ca_files;
+  options.client.ca_files.insert(options.client.ca_files.end(), flags.ca_files.begin(),
+                                 flags.ca_files.end());
+  options.client.max_connections_per_origin =
+      static_cast<size_t>(config.max_connections_per_origin);
+  options.client.connect_timeout = std::chrono::milliseconds(config.connect_timeout_ms);
+  options.client.tls_handshake_timeout = std::chrono::milliseconds(config.tls_handshake_timeout_ms);
+  options.client.idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
+  options.client.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
+  options.client.user_agent =
+      config.user_agent.empty() ? std::string("cistern/") + kVersion : config.user_agent;
+  return options;
+}
+
+void PrintSummary(const engine::SyncReport& report, bool dry_run) {
+  if (dry_run) {
+    std::printf("dry run: %zu of %zu projects would be synced\n", report.projects_changed,
+                report.projects_upstream);
+    for (const std::string& name : report.would_sync) {
+      std::printf("  %s\n", name.c_str());
+    }
+    return;
+  }
+  const std::string serial = report.serial ? std::to_string(*report.serial) : "unknown";
+  std::printf(
+      "sync %s: generation %llu, serial %s, %zu projects synced, %zu deferred, %zu files (%s) "
+      "fetched, %zu removed, %zu pages written, %.1f s\n",
+      report.deferred.empty() ? "complete" : "incomplete",
+      static_cast<unsigned long long>(report.generation), serial.c_str(), report.projects_synced,
+      report.deferred.size(), report.files_fetched, FormatBytes(report.bytes_fetched).c_str(),
+      report.files_removed, report.pages_written,
+      std::chrono::duration<double>(report.elapsed).count());
+}
+
+}  // namespace
+
+int RunSyncCommand(const Config& config, const SyncFlags& flags, bool quiet) {
+  auto log = spdlog::get("cistern");
+  engine::SyncOptions options = MakeOptions(config, flags);
+  if (options.mirror.empty()) {
+    log->error("no mirror directory: pass --mirror DIR or set [mirror] path in cistern.toml");
+    return kExitUsage;
+  }
+  if (options.upstream.starts_with("http://") && !config.allow_http) {
+    log->error(
+        "upstream {} is plain http://: set [mirror] allow_http = true in cistern.toml to allow it",
+        options.upstream);
+    return kExitUsage;
+  }
+
+  asio::io_context context(1);
+  engine::SyncProgress progress;
+  asio::cancellation_signal stop_progress;
+  const bool show_progress = !quiet && ::isatty(STDERR_FILENO) == 1 && !flags.dry_run;
+  if (show_progress) {
+    net::Spawn(context.get_executor(), ShowProgress(&progress, Clock::now()), stop_progress.slot(),
+               [](std::exception_ptr) {});
+  }
+  int exit_code = kExitInternal;
+  net::Spawn(context.get_executor(), engine::RunSync(std::move(options), progress),
+             [&](std::exception_ptr exception, engine::Result<engine::SyncReport> result) {
+               stop_progress.emit(asio::cancellation_type::terminal);
+               if (show_progress) {
+                 std::fprintf(stderr, "\r\033[K");
+               }
+               if (exception) {
+                 try {
+                   std::rethrow_exception(exception);
+                 } catch (const std::exception& e) {
+                   log->critical("internal error: {}", e.what());
+                 } catch (...) {
+                   log->critical("internal error: unknown exception");
+                 }
+                 exit_code = kExitInternal;
+                 return;
+               }
+               if (!result) {
+                 exit_code = ExitCodeFor(result.error());
+                 log->error("sync failed: {} ({})", result.error().Message(), Advice(exit_code));
+                 return;
+               }
+               for (const engine::Error& warning : result->warnings) {
+                 log->warn("skipped: {}", warning.Message());
+               }
+               for (const engine::Error& deferred : result->deferred) {
+                 log->error("deferred: {} (the next run retries it)", deferred.Message());
+               }
+               if (!quiet) {
+                 PrintSummary(*result, flags.dry_run);
+               }
+               exit_code = result->deferred.empty() ? kExitOk : kExitDeferred;
+             });
+  context.run();
+  return exit_code;
+}
+
+}  // namespace cistern::cli
