@@ -113,35 +113,34 @@ auto Offload(asio::thread_pool& pool, F fn) -> Task<std::invoke_result_t<F>> {
               error = std::current_exception();
             }
             auto ex = work.get_executor();
-            asio::post(ex, [handler = std::move(handler), error]() mutable {
-              std::move(handler)(error);
-            });
+            asio::post(
+                ex, [handler = std::move(handler), error]() mutable { std::move(handler)(error); });
           });
         },
         asio::use_awaitable);
   } else {
-    std::optional<R> result = co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                                            void(std::exception_ptr,
-                                                                 std::optional<R>)>(
-        [&pool, &fn](auto handler) {
-          auto work = asio::make_work_guard(asio::get_associated_executor(handler));
-          asio::post(pool, [fn = std::move(fn), handler = std::move(handler),
-                            work = std::move(work)]() mutable {
-            std::exception_ptr error;
-            std::optional<R> value;
-            try {
-              value.emplace(fn());
-            } catch (...) {
-              error = std::current_exception();
-            }
-            auto ex = work.get_executor();
-            asio::post(ex, [handler = std::move(handler), error,
-                            value = std::move(value)]() mutable {
-              std::move(handler)(error, std::move(value));
-            });
-          });
-        },
-        asio::use_awaitable);
+    std::optional<R> result =
+        co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                      void(std::exception_ptr, std::optional<R>)>(
+            [&pool, &fn](auto handler) {
+              auto work = asio::make_work_guard(asio::get_associated_executor(handler));
+              asio::post(pool, [fn = std::move(fn), handler = std::move(handler),
+                                work = std::move(work)]() mutable {
+                std::exception_ptr error;
+                std::optional<R> value;
+                try {
+                  value.emplace(fn());
+                } catch (...) {
+                  error = std::current_exception();
+                }
+                auto ex = work.get_executor();
+                asio::post(
+                    ex, [handler = std::move(handler), error, value = std::move(value)]() mutable {
+                      std::move(handler)(error, std::move(value));
+                    });
+              });
+            },
+            asio::use_awaitable);
     co_return std::move(*result);
   }
 }

@@ -120,8 +120,8 @@ Task<Result<ResponseHead>> Client::Impl::FollowRedirects(Request request, BodySi
     auto head = co_await FetchOnce(request, filter);
     if (!head) {
       if (redirects > 0) {
-        co_return tl::unexpected(WithContext(std::move(head.error()), "after redirect to " +
-                                                                          request.url.str()));
+        co_return tl::unexpected(
+            WithContext(std::move(head.error()), "after redirect to " + request.url.str()));
       }
       co_return head;
     }
@@ -138,8 +138,7 @@ Task<Result<ResponseHead>> Client::Impl::FollowRedirects(Request request, BodySi
       co_return tl::unexpected(WithContext(std::move(next.error()), "redirect Location"));
     }
     if (request.url.is_https() && !next->is_https()) {
-      co_return Fail(Errc::kUnsupportedScheme,
-                     "refused redirect from https to " + next->str());
+      co_return Fail(Errc::kUnsupportedScheme, "refused redirect from https to " + next->str());
     }
     if (next->origin() != request.url.origin()) {
       // Credentials meant for one origin are not sent to another.

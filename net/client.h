@@ -95,9 +95,8 @@ class Client {
   };
   Stats stats() const;
 
-  struct Impl;  // opaque (client.cc)
-
  private:
+  struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -70,14 +70,14 @@ Task<Result<Stream>> DirectDialer::Dial(Url origin) {
     co_return tl::unexpected(endpoints.error());
   }
   std::string where = origin.authority();
-  auto stream = co_await WithDeadline(Stream::ConnectTcp(std::move(*endpoints)),
-                                      options_.connect_timeout);
+  auto stream =
+      co_await WithDeadline(Stream::ConnectTcp(std::move(*endpoints)), options_.connect_timeout);
   if (!stream) {
     co_return tl::unexpected(WithContext(stream.error(), "connect " + where));
   }
   if (origin.is_https()) {
-    auto handshake =
-        co_await WithDeadline(stream->StartTls(tls_, origin.host()), options_.tls_handshake_timeout);
+    auto handshake = co_await WithDeadline(stream->StartTls(tls_, origin.host()),
+                                           options_.tls_handshake_timeout);
     if (!handshake) {
       stream->Close();
       Error error = std::move(handshake.error());

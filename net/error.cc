@@ -1,8 +1,8 @@
 #include "net/error.h"
 
-#include <climits>
 #include <string>
 
+#include <climits>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
@@ -71,9 +71,7 @@ const std::error_category& NetCategory() noexcept {
   return category;
 }
 
-std::error_code make_error_code(Errc e) noexcept {
-  return {static_cast<int>(e), NetCategory()};
-}
+std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), NetCategory()}; }
 
 const std::error_category& OpenSslCategory() noexcept {
   static const OpenSslCategoryImpl category;

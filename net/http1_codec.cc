@@ -115,9 +115,9 @@ int OnHeadersComplete(llhttp_t* parser) noexcept {
 
 int OnBody(llhttp_t* parser, const char* at, size_t length) noexcept {
   Impl& self = Self(parser);
-  self.events.push_back(Http1Event{
-      Http1Event::Kind::kBody,
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(at), length)});
+  self.events.push_back(
+      Http1Event{Http1Event::Kind::kBody,
+                 std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(at), length)});
   return 0;
 }
 

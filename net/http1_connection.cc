@@ -105,8 +105,7 @@ Http1Connection::Http1Connection(Stream stream, TransportStats& stats, size_t re
       read_buffer_(read_buffer_size) {}
 
 Task<Result<ResponseHead>> Http1Connection::RoundTrip(const Request& request,
-                                                      std::string_view user_agent,
-                                                      BodySink& sink) {
+                                                      std::string_view user_agent, BodySink& sink) {
   reusable_ = false;
   received_bytes_ = false;
   auto request_bytes = Http1Codec::SerializeRequest(request, user_agent);
@@ -124,8 +123,8 @@ Task<Result<ResponseHead>> Http1Connection::RoundTrip(const Request& request,
 }
 
 Task<Result<ResponseHead>> Http1Connection::Exchange(const Request& request,
-                                                     std::string_view request_bytes,
-                                                     BodySink& sink, IdleDeadline& idle) {
+                                                     std::string_view request_bytes, BodySink& sink,
+                                                     IdleDeadline& idle) {
   idle.Touch();
   IoResult written = co_await stream_.Write(std::span<const uint8_t>(
       reinterpret_cast<const uint8_t*>(request_bytes.data()), request_bytes.size()));

@@ -45,10 +45,10 @@ struct Request {
 };
 
 struct ResponseHead {
-  int status = 0;      // 200, 404, ...
-  std::string reason;  // "OK"; may be empty
-  HeaderList headers;  // as received, including Content-Encoding even when inflated
-  Url url;             // the final URL, after redirects
+  int status = 0;        // 200, 404, ...
+  std::string reason;    // "OK"; may be empty
+  HeaderList headers;    // as received, including Content-Encoding even when inflated
+  Url url;               // the final URL, after redirects
   std::string protocol;  // "http/1.1"; "h2" later
   // Length of the body as the sink receives it: the Content-Length header, or nullopt when
   // unknown (chunked, close-delimited, or inflated from gzip). For HEAD, the header's value.

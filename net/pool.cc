@@ -7,9 +7,9 @@ namespace cistern::net {
 
 struct Pool::Waiter {
   explicit Waiter(const Executor& ex) : timer(ex, asio::steady_timer::time_point::max()) {}
-  asio::steady_timer timer;  // cancelled to wake the waiter
+  asio::steady_timer timer;                     // cancelled to wake the waiter
   std::unique_ptr<Http1Connection> connection;  // handed over by Release
-  bool may_dial = false;                         // a slot was freed and reserved for it
+  bool may_dial = false;                        // a slot was freed and reserved for it
 };
 
 Pool::Lease::Lease(Pool* pool, std::string key, std::unique_ptr<Http1Connection> connection,

@@ -25,7 +25,7 @@ namespace cistern::net {
 struct PoolOptions {
   size_t max_connections_per_origin = 4;  // open connections (busy or idle) per origin; >= 1
   std::chrono::milliseconds idle_timeout{30'000};  // per read, and for idle pooled connections
-  size_t read_buffer_size = 64 * 1024;              // bytes per connection
+  size_t read_buffer_size = 64 * 1024;             // bytes per connection
 };
 
 class Pool {
@@ -81,7 +81,7 @@ class Pool {
     std::chrono::steady_clock::time_point since;
   };
   struct Origin {
-    size_t open = 0;  // busy + idle + being dialled
+    size_t open = 0;         // busy + idle + being dialled
     std::vector<Idle> idle;  // back is newest
     std::deque<Waiter*> waiters;
   };

@@ -1,9 +1,8 @@
 #include "net/url.h"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <charconv>
+#include <netinet/in.h>
 #include <string>
 
 namespace cistern::net {
@@ -262,8 +261,8 @@ Result<Url> Url::Resolve(std::string_view reference) const {
       target_authority = userinfo_.empty() ? authority() : userinfo_ + "@" + authority();
       if (ref.path.empty()) {
         path = path_;
-        query = ref.query ? ref.query : (query_ ? std::optional<std::string_view>(*query_)
-                                                : std::nullopt);
+        query = ref.query ? ref.query
+                          : (query_ ? std::optional<std::string_view>(*query_) : std::nullopt);
       } else {
         if (ref.path.starts_with('/')) {
           path = RemoveDotSegments(ref.path);

@@ -33,7 +33,7 @@ class Url {
   const std::string& scheme() const { return scheme_; }  // "http" or "https"
   // Host without brackets: "pypi.org", "127.0.0.1", "::1". What the resolver and TLS see.
   const std::string& host() const { return host_; }
-  uint16_t port() const { return port_; }  // explicit, or 80 / 443
+  uint16_t port() const { return port_; }            // explicit, or 80 / 443
   const std::string& path() const { return path_; }  // starts with "/"; still percent-encoded
   std::string_view query() const { return query_ ? std::string_view(*query_) : ""; }
   bool has_query() const { return query_.has_value(); }

@@ -39,7 +39,7 @@ TEST(AsioTest, WithDeadlineReturnsTimeoutWhenTheTimerWins) {
 Task<Result<bool>> OffloadResumesOnTheCaller(asio::thread_pool* pool) {
   auto caller = std::this_thread::get_id();
   auto worker = co_await Offload(*pool, [] { return std::this_thread::get_id(); });
-  co_return worker != caller && std::this_thread::get_id() == caller;
+  co_return worker != caller&& std::this_thread::get_id() == caller;
 }
 
 TEST(AsioTest, OffloadRunsOnThePoolAndResumesOnTheCaller) {

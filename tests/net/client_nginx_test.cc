@@ -76,8 +76,7 @@ class ClientNginxTest : public ::testing::Test {
       c = static_cast<char>(random() & 0xff);
     }
     fs::create_directories(fs::path(upstream_->tree_dir()) / "packages/zz");
-    std::ofstream(fs::path(upstream_->tree_dir()) / "packages/zz/big.bin", std::ios::binary)
-        << big;
+    std::ofstream(fs::path(upstream_->tree_dir()) / "packages/zz/big.bin", std::ios::binary) << big;
     big_file_ = new std::string(std::move(big));
   }
   static void TearDownTestSuite() {
@@ -114,9 +113,9 @@ std::string* ClientNginxTest::big_file_ = nullptr;
 TEST_F(ClientNginxTest, FetchesAGzippedJsonPageOverHttps) {
   MakeClient(TrustingOptions());
   StringSink sink(64 << 20);
-  auto head = Fetch(Get(upstream_->https_url() + "/simple/foo-bar/",
-                        "application/vnd.pypi.simple.v1+json"),
-                    sink);
+  auto head =
+      Fetch(Get(upstream_->https_url() + "/simple/foo-bar/", "application/vnd.pypi.simple.v1+json"),
+            sink);
   ASSERT_TRUE(head.has_value()) << head.error().message();
   EXPECT_EQ(head->status, 200);
   EXPECT_EQ(head->protocol, "http/1.1");
@@ -159,9 +158,9 @@ TEST_F(ClientNginxTest, VerifiesTheHostNameOverSni) {
 TEST_F(ClientNginxTest, FollowsTheRedirectToTheNormalizedName) {
   MakeClient(TrustingOptions());
   StringSink sink(64 << 20);
-  auto head = Fetch(Get(upstream_->https_url() + "/simple/Foo_Bar/",
-                        "application/vnd.pypi.simple.v1+json"),
-                    sink);
+  auto head =
+      Fetch(Get(upstream_->https_url() + "/simple/Foo_Bar/", "application/vnd.pypi.simple.v1+json"),
+            sink);
   ASSERT_TRUE(head.has_value()) << head.error().message();
   EXPECT_EQ(head->status, 200);
   EXPECT_EQ(head->url.str(), upstream_->https_url() + "/simple/foo-bar/");
@@ -173,17 +172,16 @@ TEST_F(ClientNginxTest, RefusesARedirectFromHttpsToHttp) {
   StringSink sink(1 << 20);
   auto head = Fetch(Get(upstream_->https_url() + "/to-http"), sink);
   ASSERT_FALSE(head.has_value());
-  EXPECT_EQ(head.error().code, make_error_code(Errc::kUnsupportedScheme))
-      << head.error().message();
+  EXPECT_EQ(head.error().code, make_error_code(Errc::kUnsupportedScheme)) << head.error().message();
 }
 
 TEST_F(ClientNginxTest, SequentialRequestsOpenOneConnection) {
   MakeClient(TrustingOptions());
   for (int i = 0; i < 20; ++i) {
     StringSink sink(64 << 20);
-    auto head = Fetch(Get(upstream_->https_url() + "/simple/foo-bar/",
-                          "application/vnd.pypi.simple.v1+json"),
-                      sink);
+    auto head = Fetch(
+        Get(upstream_->https_url() + "/simple/foo-bar/", "application/vnd.pypi.simple.v1+json"),
+        sink);
     ASSERT_TRUE(head.has_value()) << head.error().message();
     ASSERT_EQ(head->status, 200);
   }
@@ -244,9 +242,8 @@ TEST_F(ClientNginxTest, StreamsAMultiMebibyteFileWithBackpressure) {
 TEST_F(ClientNginxTest, PlainHttpWorks) {
   MakeClient(ClientOptions{});
   StringSink sink(64 << 20);
-  auto head = Fetch(Get(upstream_->http_url() + "/simple/foo-bar/",
-                        "application/vnd.pypi.simple.v1+json"),
-                    sink);
+  auto head = Fetch(
+      Get(upstream_->http_url() + "/simple/foo-bar/", "application/vnd.pypi.simple.v1+json"), sink);
   ASSERT_TRUE(head.has_value()) << head.error().message();
   EXPECT_EQ(head->status, 200);
   EXPECT_NE(sink.body().find("\"name\":\"foo-bar\""), std::string::npos);

@@ -112,7 +112,8 @@ TEST_F(ClientTest, ReturnsStatusHeadersAndBody) {
 }
 
 TEST_F(ClientTest, SendsUserAgentAndInflatesGzip) {
-  std::string json = R"({"meta":{"api-version":"1.1"},"projects":[)" + std::string(5000, ' ') + "]}";
+  std::string json =
+      R"({"meta":{"api-version":"1.1"},"projects":[)" + std::string(5000, ' ') + "]}";
   std::string compressed = Gzip(json);
   Serve([&compressed](const std::string&, int, int) {
     return Reply{Response(200, compressed, "Content-Encoding: gzip\r\n")};
@@ -217,9 +218,8 @@ TEST_F(ClientTest, FollowsARelativeRedirectAndDiscardsItsBody) {
 }
 
 TEST_F(ClientTest, StopsAfterMaxRedirects) {
-  Serve([](const std::string&, int, int) {
-    return Reply{Response(302, "", "Location: /loop\r\n")};
-  });
+  Serve(
+      [](const std::string&, int, int) { return Reply{Response(302, "", "Location: /loop\r\n")}; });
   MakeClient(Options([](ClientOptions& o) { o.max_redirects = 3; }));
   StringSink sink(1 << 20);
   auto head = Fetch("/loop", sink);
@@ -282,7 +282,10 @@ TEST_F(ClientTest, RespectsTheConnectionLimitPerOrigin) {
 TEST_F(ClientTest, SlowSinkDoesNotTripTheIdleTimeout) {
   std::string body(64, 'b');
   Serve([&body](const std::string&, int, int) { return Reply{Response(200, body)}; });
-  MakeClient(Options([](ClientOptions& o) { o.idle_timeout = 50ms; o.read_buffer_size = 16; }));
+  MakeClient(Options([](ClientOptions& o) {
+    o.idle_timeout = 50ms;
+    o.read_buffer_size = 16;
+  }));
   SlowSink sink(80ms);
   auto head = Fetch("/slow", sink);
   ASSERT_TRUE(head.has_value()) << head.error().message();
@@ -323,7 +326,8 @@ TEST_F(ClientTest, CancellationReturnsOperationAbortedAndIsNotRetried) {
 TEST_F(ClientTest, ConnectionRefusedIsATransientConnectError) {
   uint16_t port = 0;
   {
-    asio::ip::tcp::acceptor probe(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    asio::ip::tcp::acceptor probe(io_,
+                                  asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     port = probe.local_endpoint().port();
   }
   MakeClient();
@@ -336,8 +340,9 @@ TEST_F(ClientTest, ConnectionRefusedIsATransientConnectError) {
 }
 
 TEST_F(ClientTest, CreateFailsForAnUnreadableCaFile) {
-  auto client = Client::Create(io_.get_executor(),
-                               Options([](ClientOptions& o) { o.ca_files = {"/nonexistent/cistern-ca.pem"}; }));
+  auto client = Client::Create(io_.get_executor(), Options([](ClientOptions& o) {
+                                 o.ca_files = {"/nonexistent/cistern-ca.pem"};
+                               }));
   ASSERT_FALSE(client.has_value());
   EXPECT_EQ(client.error().code, make_error_code(Errc::kTlsConfig));
   EXPECT_NE(client.error().detail.find("/nonexistent/cistern-ca.pem"), std::string::npos)

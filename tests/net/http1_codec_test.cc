@@ -154,8 +154,8 @@ TEST(Http1CodecTest, HeadResponseHasNoBodyDespiteContentLength) {
 }
 
 TEST(Http1CodecTest, NoContentAndNotModifiedHaveNoBody) {
-  for (std::string_view response : {"HTTP/1.1 204 No Content\r\n\r\n",
-                                    "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"}) {
+  for (std::string_view response :
+       {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"}) {
     SCOPED_TRACE(response);
     Transcript t = RunAllSplits("GET", response);
     EXPECT_EQ(t.error, "");
@@ -179,9 +179,9 @@ TEST(Http1CodecTest, ConnectionCloseAndHttp10AreNotKeepAlive) {
 }
 
 TEST(Http1CodecTest, SkipsInterimResponses) {
-  Transcript t = RunAllSplits(
-      "GET",
-      "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  Transcript t = RunAllSplits("GET",
+                              "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 "
+                              "OK\r\nContent-Length: 2\r\n\r\nok");
   EXPECT_EQ(t.error, "");
   EXPECT_EQ(t.heads, 1);
   EXPECT_EQ(t.status, 200);
@@ -199,7 +199,8 @@ TEST(Http1CodecTest, StopsAtTheEndOfTheResponse) {
 
 TEST(Http1CodecTest, MalformedStatusLineIsAProtocolErrorNamingTheProblem) {
   Transcript t = RunAllSplits("GET", "HTTP/1.1 2x0 OK\r\n\r\n");
-  EXPECT_EQ(t.error, "malformed response: HPE_INVALID_STATUS: Invalid response status: HTTP protocol error");
+  EXPECT_EQ(t.error,
+            "malformed response: HPE_INVALID_STATUS: Invalid response status: HTTP protocol error");
   Transcript not_http = RunAllSplits("GET", "SSH-2.0-OpenSSH\r\n\r\n");
   EXPECT_EQ(not_http.error,
             "malformed response: HPE_INVALID_CONSTANT: Expected HTTP/: HTTP protocol error");

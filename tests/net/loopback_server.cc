@@ -75,9 +75,9 @@ Task<void> LoopbackServer::Serve(LoopbackServer* server, asio::ip::tcp::socket s
 }
 
 std::string Response(int status, std::string_view body, std::string_view extra_headers) {
-  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n" + std::string(extra_headers) + "\r\n" +
-         std::string(body);
+  return "HTTP/1.1 " + std::to_string(status) +
+         " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+         std::string(extra_headers) + "\r\n" + std::string(body);
 }
 
 }  // namespace cistern::net::testing

@@ -27,8 +27,8 @@ TEST(UrlTest, ParsesAndNormalisesAbsoluteUrls) {
        "http://example.com:80"},
       {"http://example.com:80/a", "http://example.com/a", "example.com", 80, "/a",
        "http://example.com:80"},
-      {"https://127.0.0.1:8443/x?y=1", "https://127.0.0.1:8443/x?y=1", "127.0.0.1", 8443,
-       "/x?y=1", "https://127.0.0.1:8443"},
+      {"https://127.0.0.1:8443/x?y=1", "https://127.0.0.1:8443/x?y=1", "127.0.0.1", 8443, "/x?y=1",
+       "https://127.0.0.1:8443"},
       {"http://[::1]:8080/p", "http://[::1]:8080/p", "::1", 8080, "/p", "http://[::1]:8080"},
       {"https://[2001:DB8::1]/", "https://[2001:db8::1]/", "2001:db8::1", 443, "/",
        "https://[2001:db8::1]:443"},
@@ -206,7 +206,8 @@ TEST(UrlTest, PercentDecodeRejectsBadEscapes) {
 }
 
 TEST(UrlTest, EncodedSegmentParsesAsPartOfAUrl) {
-  auto url = Url::Parse("https://files.example/packages/" + PercentEncodePathSegment("caf\xc3\xa9 1+1.whl"));
+  auto url = Url::Parse("https://files.example/packages/" +
+                        PercentEncodePathSegment("caf\xc3\xa9 1+1.whl"));
   ASSERT_TRUE(url.has_value()) << url.error().message();
   EXPECT_EQ(url->path(), "/packages/caf%C3%A9%201%2B1.whl");
 }
