@@ -78,9 +78,6 @@ Result<void> ValidateFilename(std::string_view filename) {
   if (filename == "." || filename == "..") {
     return tl::make_unexpected(Invalid(filename, "a relative directory name"));
   }
-  if (filename.front() == '.') {
-    return tl::make_unexpected(Invalid(filename, "starts with '.'"));
-  }
   if (filename.size() > kNameMax) {
     return tl::make_unexpected(Invalid(filename, "longer than 255 bytes"));
   }
@@ -92,6 +89,9 @@ Result<void> ValidateFilename(std::string_view filename) {
     if (byte < 0x20 || byte == 0x7f) {
       return tl::make_unexpected(Invalid(filename, "contains a control character"));
     }
+  }
+  if (filename.front() == '.') {
+    return tl::make_unexpected(Invalid(filename, "starts with '.'"));
   }
   if (!IsValidUtf8(filename)) {
     return tl::make_unexpected(Invalid(filename, "not valid UTF-8"));

@@ -307,6 +307,15 @@ NginxUpstream::~NginxUpstream() {
   }
 }
 
+::testing::AssertionResult NginxUpstream::Reload() const {
+  CommandResult reloaded = RunCommand({"python3", ServeScript(), "reload", "--workdir", workdir_},
+                                      {}, std::chrono::seconds(60));
+  if (reloaded.exit_code != 0) {
+    return ::testing::AssertionFailure() << "serve.py reload failed: " << reloaded.err;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 std::vector<std::string> NginxUpstream::AccessLogLines() const {
   std::vector<std::string> lines;
   std::ifstream stream(access_log_);

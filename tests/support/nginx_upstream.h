@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace cistern::testing {
 
 // Root of the source tree: $CISTERN_SOURCE_DIR (ctest sets it), else the directory the
@@ -102,6 +104,11 @@ class NginxUpstream {
   // nginx access log, one line per request (format in tools/test_upstream/README.md).
   const std::string& access_log() const { return access_log_; }
   const std::string& workdir() const { return workdir_; }
+
+  // After a test changed files under tree_dir(): refreshes the X-PyPI-Last-Serial values and
+  // the display-name redirects from the tree's root index, and reloads nginx. Returns once the
+  // root is served with the new serial.
+  ::testing::AssertionResult Reload() const;
 
   // The access log's lines so far. nginx writes each line when the request completes.
   std::vector<std::string> AccessLogLines() const;

@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from typing import Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -346,6 +347,33 @@ def stop(args: argparse.Namespace) -> None:
     raise StartError(f"nginx {pid} did not exit after SIGKILL")
 
 
+def reload(args: argparse.Namespace) -> None:
+    """Implements `serve.py reload`: after a test changed the served tree, rewrites the serial
+    and redirect maps from its root index and has nginx re-read them (SIGHUP), then waits until
+    the root answers with the new serial (bounded)."""
+    workdir = os.path.abspath(args.workdir)
+    with open(os.path.join(workdir, "server.json")) as stream:
+        server = json.load(stream)
+    if server["mode"] != "upstream":
+        raise StartError("reload applies to an upstream, not a mirror")
+    write_maps(workdir, server["tree"])
+    with open(os.path.join(server["tree"], "simple", "index.v1_json"), "rb") as stream:
+        expected = str(json.load(stream)["meta"]["_last-serial"])
+    os.kill(int(server["pid"]), signal.SIGHUP)
+    request = urllib.request.Request(server["http_url"] + "/simple/",
+                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if response.headers.get("X-PyPI-Last-Serial") == expected:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise StartError(f"nginx did not serve serial {expected} within {STOP_TIMEOUT_S} s of reload")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -361,6 +389,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     start_parser.add_argument("--extra-conf", help="nginx directives included in both servers")
     stop_parser = commands.add_parser("stop", help="stop the nginx of a workdir")
     stop_parser.add_argument("--workdir", required=True)
+    reload_parser = commands.add_parser(
+        "reload", help="after changing the served tree: refresh serial headers and redirects")
+    reload_parser.add_argument("--workdir", required=True)
     return parser.parse_args(argv)
 
 
@@ -369,6 +400,9 @@ def main(argv: list[str]) -> int:
     try:
         if args.command == "stop":
             stop(args)
+            return 0
+        if args.command == "reload":
+            reload(args)
             return 0
         description = start(args)
     except (StartError, OSError, subprocess.SubprocessError) as error:

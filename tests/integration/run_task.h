@@ -1,0 +1,38 @@
+#pragma once
+
+// RunTask: runs a coroutine to completion on a fresh io_context, for tests (style.md §12). The
+// limit only turns a hang into a test failure; it is never a performance assertion.
+
+#include <chrono>
+#include <exception>
+#include <optional>
+
+#include <gtest/gtest.h>
+
+#include "net/asio.h"
+
+namespace cistern::testing {
+
+template <class T>
+std::optional<T> RunTask(net::Task<T> task,
+                         std::chrono::steady_clock::duration limit = std::chrono::minutes(5)) {
+  asio::io_context context(1);
+  std::optional<T> result;
+  std::exception_ptr failure;
+  net::Spawn(context.get_executor(), std::move(task), [&](std::exception_ptr e, T value) {
+    failure = e;
+    result.emplace(std::move(value));
+  });
+  context.run_for(limit);
+  if (failure) {
+    ADD_FAILURE() << "the task threw (a bug: cistern code throws nothing)";
+    return std::nullopt;
+  }
+  if (!result) {
+    ADD_FAILURE() << "the task did not finish within "
+                  << std::chrono::duration_cast<std::chrono::seconds>(limit).count() << " s";
+  }
+  return result;
+}
+
+}  // namespace cistern::testing

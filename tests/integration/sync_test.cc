@@ -1,0 +1,412 @@
+// A whole sync, in process, against real nginx serving the generated upstream over HTTPS (HTTP/2
+// offered, HTTP/1.1 used today): every file lands with its SHA-256, every page link resolves, a
+// second run fetches nothing, and bad input defers or rejects exactly what it must while
+// everything else completes.
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "engine/pypi/simple_json.h"
+#include "engine/sync_run.h"
+#include "net/url.h"
+#include "store/bytes.h"
+#include "store/digest.h"
+#include "tests/integration/manifest.h"
+#include "tests/integration/run_task.h"
+#include "tests/support/nginx_upstream.h"
+
+namespace cistern {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::LoadManifest;
+using testing::Manifest;
+using testing::NginxUpstream;
+using testing::NginxUpstreamOptions;
+using testing::RunTask;
+using testing::TempDir;
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::string Sha256Hex(std::string_view bytes) {
+  return store::Sha256Of(store::AsBytes(bytes)).Hex();
+}
+
+// Every regular file under `root` (relative path -> bytes).
+std::map<std::string, std::string> Snapshot(const fs::path& root) {
+  std::map<std::string, std::string> files;
+  if (!fs::exists(root)) {
+    return files;
+  }
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.is_regular_file()) {
+      files[fs::relative(entry.path(), root).string()] = ReadFile(entry.path());
+    }
+  }
+  return files;
+}
+
+engine::SyncOptions Options(const fs::path& mirror, const NginxUpstream& upstream) {
+  engine::SyncOptions options;
+  options.mirror = mirror;
+  options.upstream = upstream.https_url();
+  options.client.ca_files = {upstream.ca_file()};
+  options.page_backoff = std::chrono::milliseconds(20);
+  options.download.backoff = std::chrono::milliseconds(20);
+  return options;
+}
+
+std::optional<engine::Result<engine::SyncReport>> Sync(engine::SyncOptions options) {
+  engine::SyncProgress progress;
+  return RunTask(engine::RunSync(std::move(options), progress));
+}
+
+// Runs a sync that must succeed; returns its report.
+engine::SyncReport SyncOk(engine::SyncOptions options) {
+  auto result = Sync(std::move(options));
+  if (!result) {
+    return {};
+  }
+  EXPECT_TRUE(result->has_value()) << result->error().Message();
+  return result->has_value() ? std::move(**result) : engine::SyncReport{};
+}
+
+std::set<std::string> DeferredProjects(const engine::SyncReport& report) {
+  std::set<std::string> names;
+  for (const engine::Error& error : report.deferred) {
+    names.insert(error.project);
+  }
+  return names;
+}
+
+class SyncTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    upstream_ = NginxUpstream::Start().release();
+    if (upstream_ != nullptr) {
+      manifest_ = new Manifest(LoadManifest(upstream_->manifest_path()));
+    }
+  }
+  static void TearDownTestSuite() {
+    delete upstream_;
+    delete manifest_;
+    upstream_ = nullptr;
+    manifest_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(upstream_, nullptr);
+    ASSERT_FALSE(manifest_->projects.empty());
+  }
+
+  static NginxUpstream* upstream_;
+  static Manifest* manifest_;
+  TempDir temp_;
+};
+
+NginxUpstream* SyncTest::upstream_ = nullptr;
+Manifest* SyncTest::manifest_ = nullptr;
+
+TEST_F(SyncTest, MirrorsEveryUpstreamFileWithItsSha256) {
+  const fs::path mirror = temp_.path() / "mirror";
+  const engine::SyncReport report = SyncOk(Options(mirror, *upstream_));
+  EXPECT_TRUE(report.deferred.empty());
+  EXPECT_EQ(report.projects_synced, manifest_->projects.size());
+  EXPECT_EQ(report.serial, manifest_->serial);
+
+  size_t files = 0;
+  for (const auto& project : manifest_->projects) {
+    for (const auto& file : project.files) {
+      const fs::path path = mirror / "web" / file.path;
+      ASSERT_TRUE(fs::exists(path)) << project.normalized << ": " << file.path;
+      EXPECT_EQ(Sha256Hex(ReadFile(path)), file.sha256) << file.path;
+      if (file.metadata_sha256) {
+        EXPECT_EQ(Sha256Hex(ReadFile(path.string() + ".metadata")), *file.metadata_sha256);
+      } else {
+        EXPECT_FALSE(fs::exists(path.string() + ".metadata")) << file.path;
+      }
+      ++files;
+    }
+    const fs::path pages = mirror / "web/simple" / project.normalized;
+    EXPECT_EQ(ReadFile(pages / "index.html"), ReadFile(pages / "index.v1_html"));
+    EXPECT_TRUE(fs::exists(pages / "index.v1_json")) << project.normalized;
+  }
+  EXPECT_GT(files, 200u);
+  // Nothing temporary is left behind, and nothing hidden is published.
+  EXPECT_TRUE(fs::is_empty(mirror / "incoming"));
+  for (const auto& [path, bytes] : Snapshot(mirror / "web")) {
+    EXPECT_EQ(fs::path(path).filename().string().front() == '.', false) << path;
+  }
+}
+
+TEST_F(SyncTest, EveryPageLinkResolvesToAFileWithTheDeclaredHash) {
+  const fs::path mirror = temp_.path() / "mirror";
+  SyncOk(Options(mirror, *upstream_));
+  const fs::path web = mirror / "web";
+
+  engine::SimpleJsonParser parser;
+  std::string root_body = ReadFile(web / "simple/index.v1_json");
+  auto root = parser.ParseRoot(root_body);
+  ASSERT_TRUE(root.has_value()) << root.error().Message();
+  ASSERT_EQ(root->projects.size(), manifest_->projects.size());
+  EXPECT_EQ(root->last_serial, manifest_->serial);
+
+  const std::regex href(R"re(<a href="([^"#]+)#sha256=([0-9a-f]{64})"[^>]*>)re");
+  size_t links = 0;
+  for (const auto& project : manifest_->projects) {
+    const std::string base = "https://mirror.invalid/simple/" + project.normalized + "/";
+    auto page_url = net::Url::Parse(base);
+    ASSERT_TRUE(page_url.has_value());
+    std::string body = ReadFile(web / "simple" / project.normalized / "index.v1_json");
+    auto page = parser.ParseProject(body);
+    ASSERT_TRUE(page.has_value()) << project.normalized << ": " << page.error().Message();
+    ASSERT_EQ(page->files.size(), project.files.size()) << project.normalized;
+    std::set<std::string> json_links;
+    for (const auto& file : page->files) {
+      auto url = page_url->Resolve(file.url);
+      ASSERT_TRUE(url.has_value()) << file.url;
+      auto path = net::PercentDecode(url->path().substr(1));
+      ASSERT_TRUE(path.has_value()) << file.url;
+      const std::string bytes = ReadFile(web / *path);
+      EXPECT_EQ(Sha256Hex(bytes), file.hashes.at("sha256")) << *path;
+      EXPECT_EQ(file.size, bytes.size()) << *path;
+      if (file.core_metadata.available) {
+        EXPECT_EQ(Sha256Hex(ReadFile(web / (*path + ".metadata"))),
+                  file.core_metadata.hashes.at("sha256"));
+      }
+      json_links.insert(file.url + "#" + file.hashes.at("sha256"));
+      ++links;
+    }
+    // The HTML page links exactly the same files with the same hashes.
+    const std::string html = ReadFile(web / "simple" / project.normalized / "index.html");
+    std::set<std::string> html_links;
+    for (auto it = std::sregex_iterator(html.begin(), html.end(), href);
+         it != std::sregex_iterator(); ++it) {
+      html_links.insert((*it)[1].str() + "#" + (*it)[2].str());
+    }
+    EXPECT_EQ(html_links, json_links) << project.normalized;
+  }
+  EXPECT_GT(links, 200u);
+}
+
+TEST_F(SyncTest, SecondSyncOfAnUnchangedUpstreamDownloadsNothing) {
+  const fs::path mirror = temp_.path() / "mirror";
+  SyncOk(Options(mirror, *upstream_));
+  const auto before = Snapshot(mirror / "web");
+  const size_t log_lines = upstream_->AccessLogLines().size();
+
+  const engine::SyncReport second = SyncOk(Options(mirror, *upstream_));
+  EXPECT_EQ(second.files_fetched, 0u);
+  EXPECT_EQ(second.projects_synced, 0u);
+  EXPECT_EQ(second.pages_written, 0u);
+  EXPECT_TRUE(second.deferred.empty());
+  EXPECT_EQ(second.generation, 2u);
+
+  auto lines = upstream_->AccessLogLines();
+  lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(log_lines));
+  ASSERT_EQ(lines.size(), 1u) << "only the index root is fetched";
+  EXPECT_NE(lines[0].find("\"GET /simple/ "), std::string::npos) << lines[0];
+  EXPECT_EQ(Snapshot(mirror / "web"), before);
+}
+
+TEST_F(SyncTest, ProjectArgumentsLimitTheRunToThoseProjects) {
+  const fs::path mirror = temp_.path() / "mirror";
+  engine::SyncOptions options = Options(mirror, *upstream_);
+  options.projects = {"Foo_Bar", "CHAIN.a"};
+  const engine::SyncReport report = SyncOk(options);
+  EXPECT_EQ(report.projects_synced, 2u);
+  std::set<std::string> dirs;
+  for (const auto& entry : fs::directory_iterator(mirror / "web/simple")) {
+    if (entry.is_directory()) {
+      dirs.insert(entry.path().filename().string());
+    }
+  }
+  EXPECT_EQ(dirs, (std::set<std::string>{"chain-a", "foo-bar"}));
+}
+
+TEST_F(SyncTest, DryRunReportsEveryProjectAndWritesNothing) {
+  const fs::path mirror = temp_.path() / "mirror";
+  engine::SyncOptions options = Options(mirror, *upstream_);
+  options.dry_run = true;
+  const engine::SyncReport report = SyncOk(options);
+  EXPECT_EQ(report.would_sync.size(), manifest_->projects.size());
+  EXPECT_FALSE(fs::exists(mirror));
+}
+
+// Starts an upstream whose `/simple/` is replaced by `extra_conf`.
+std::unique_ptr<NginxUpstream> UpstreamWithRoot(const std::string& extra_conf) {
+  NginxUpstreamOptions options;
+  options.extra_conf = extra_conf;
+  return NginxUpstream::Start(options);
+}
+
+class BadRootTest : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(BadRootTest, LeavesTheMirrorUnchangedAndFailsWithUpstreamIndex) {
+  TempDir temp;
+  auto good = NginxUpstream::Start();
+  ASSERT_NE(good, nullptr);
+  const fs::path mirror = temp.path() / "mirror";
+  SyncOk(Options(mirror, *good));
+  const auto before = Snapshot(mirror / "web");
+
+  auto bad = UpstreamWithRoot(GetParam().second);
+  ASSERT_NE(bad, nullptr);
+  auto result = Sync(Options(mirror, *bad));
+  ASSERT_TRUE(result.has_value());
+  ASSERT_FALSE(result->has_value()) << GetParam().first << " was accepted";
+  EXPECT_EQ(result->error().code, engine::Errc::kUpstreamIndex) << result->error().Message();
+  EXPECT_NE(result->error().Message().find("/simple/"), std::string::npos)
+      << result->error().Message();
+  EXPECT_EQ(Snapshot(mirror / "web"), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Roots, BadRootTest,
+    ::testing::Values(
+        std::pair{"truncated JSON",
+                  R"(location = /simple/ { default_type application/vnd.pypi.simple.v1+json;
+                     return 200 '{"meta": {"api-version": "1.4"}, "projects": [{"name": "a'; })"},
+        std::pair{"HTML error page", R"(location = /simple/ { default_type text/html;
+                     return 200 '<html><body>Service Unavailable</body></html>'; })"},
+        std::pair{"503", R"(location = /simple/ { return 503; })"},
+        std::pair{"unknown API major", R"(location = /simple/ {
+                     default_type application/vnd.pypi.simple.v1+json;
+                     return 200 '{"meta": {"api-version": "2.0"}, "projects": []}'; })"}),
+    [](const auto& info) {
+      std::string name = info.param.first;
+      for (char& c : name) {
+        c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      }
+      return name;
+    });
+
+TEST(SyncNamesTest, HostileProjectNamesAreSkippedAndNamedWhileValidOnesSync) {
+  TempDir temp;
+  auto upstream = UpstreamWithRoot(R"(location = /simple/ {
+      default_type application/vnd.pypi.simple.v1+json;
+      return 200 '{"meta": {"api-version": "1.4", "_last-serial": 5}, "projects": [
+        {"name": "../evil", "_last-serial": 1}, {"name": "a/b", "_last-serial": 1},
+        {"name": "_hidden", "_last-serial": 1}, {"name": "Foo_Bar", "_last-serial": 1},
+        {"name": "foo.bar", "_last-serial": 1}, {"name": "chain-c", "_last-serial": 1}]}'; })");
+  ASSERT_NE(upstream, nullptr);
+  const fs::path mirror = temp.path() / "mirror";
+  const engine::SyncReport report = SyncOk(Options(mirror, *upstream));
+  EXPECT_EQ(report.projects_synced, 2u);
+  std::string warnings;
+  for (const auto& warning : report.warnings) {
+    warnings += warning.Message() + "\n";
+  }
+  for (const char* name : {"\"../evil\"", "\"a/b\"", "\"_hidden\"", "\"foo.bar\""}) {
+    EXPECT_NE(warnings.find(name), std::string::npos) << name << " not named in:\n" << warnings;
+  }
+  EXPECT_TRUE(fs::exists(mirror / "web/simple/foo-bar/index.v1_json"));
+  EXPECT_TRUE(fs::exists(mirror / "web/simple/chain-c/index.v1_json"));
+  EXPECT_FALSE(fs::exists(mirror / "evil"));
+  EXPECT_FALSE(fs::exists(mirror / "web/evil"));
+}
+
+TEST(SyncFaultsTest, BadProjectsAreDeferredOrRejectedAndAllOthersComplete) {
+  TempDir temp;
+  NginxUpstreamOptions upstream_options;
+  upstream_options.faults = true;
+  auto upstream = NginxUpstream::Start(upstream_options);
+  ASSERT_NE(upstream, nullptr);
+  const Manifest manifest = LoadManifest(upstream->manifest_path());
+  const fs::path mirror = temp.path() / "mirror";
+  const engine::SyncReport report = SyncOk(Options(mirror, *upstream));
+
+  EXPECT_EQ(DeferredProjects(report),
+            (std::set<std::string>{"fault-bad-hash", "fault-bad-metadata", "fault-bad-page",
+                                   "fault-missing-file"}));
+  std::string messages;
+  for (const auto& error : report.deferred) {
+    messages += error.Message() + "\n";
+  }
+  for (const auto& warning : report.warnings) {
+    messages += warning.Message() + "\n";
+  }
+  // Each message names the project and, for file problems, the file.
+  for (const char* needle : {"fault-missing-file: fault_missing_file-", "HTTP 404",
+                             "fault-bad-hash: fault_bad_hash-", "does not match",
+                             "fault-bad-page: GET ", "fault-traversal: ", "../../evil.whl"}) {
+    EXPECT_NE(messages.find(needle), std::string::npos) << needle << " not in:\n" << messages;
+  }
+  // Deferred projects have no page; the one with only a bad .metadata is served without it.
+  EXPECT_FALSE(fs::exists(mirror / "web/simple/fault-missing-file"));
+  EXPECT_FALSE(fs::exists(mirror / "web/simple/fault-bad-hash"));
+  EXPECT_FALSE(fs::exists(mirror / "web/simple/fault-bad-page"));
+  const std::string bad_metadata = ReadFile(mirror / "web/simple/fault-bad-metadata/index.v1_json");
+  EXPECT_EQ(bad_metadata.find("core-metadata"), std::string::npos) << bad_metadata;
+  // Traversal names were rejected; the project's valid files are served.
+  EXPECT_TRUE(fs::exists(mirror / "web/simple/fault-traversal/index.v1_json"));
+  EXPECT_FALSE(fs::exists(mirror / "evil.whl"));
+  EXPECT_FALSE(fs::exists(mirror / "web/evil.whl"));
+  EXPECT_FALSE(fs::exists(mirror / "web/packages/evil.whl"));
+  // Every regular project is complete.
+  for (const auto& project : manifest.projects) {
+    EXPECT_TRUE(fs::exists(mirror / "web/simple" / project.normalized / "index.v1_json"))
+        << project.normalized;
+    for (const auto& file : project.files) {
+      EXPECT_TRUE(fs::exists(mirror / "web" / file.path)) << file.path;
+    }
+  }
+  // The mirror does not claim the upstream serial while projects are deferred.
+  EXPECT_NE(report.serial, manifest.serial);
+  EXPECT_TRUE(fs::is_empty(mirror / "incoming"));
+}
+
+TEST(SyncResyncTest, PreviousPageAndFilesSurviveAFailedResync) {
+  TempDir temp;
+  auto upstream = NginxUpstream::Start();
+  ASSERT_NE(upstream, nullptr);
+  const fs::path mirror = temp.path() / "mirror";
+  SyncOk(Options(mirror, *upstream));
+  const fs::path page = mirror / "web/simple/chain-c/index.v1_json";
+  const std::string page_before = ReadFile(page);
+  const auto before = Snapshot(mirror / "web");
+
+  // Upstream adds a release to chain-c whose file is missing (404), and bumps the serials.
+  const std::string mutate = R"py(
+import json, sys
+tree = sys.argv[1]
+root_path = tree + "/simple/index.v1_json"
+page_path = tree + "/simple/chain-c/index.v1_json"
+root = json.load(open(root_path)); page = json.load(open(page_path))
+serial = root["meta"]["_last-serial"] + 1
+root["meta"]["_last-serial"] = serial
+for p in root["projects"]:
+    if p["name"] == "chain_c": p["_last-serial"] = serial
+page["meta"]["_last-serial"] = serial
+base = page["files"][0]["url"].rsplit("/packages/", 1)[0]
+page["files"].append({"filename": "chain_c-3.0-py3-none-any.whl",
+    "url": base + "/packages/aa/bb/" + "c" * 60 + "/chain_c-3.0-py3-none-any.whl",
+    "hashes": {"sha256": "d" * 64}, "size": 10, "yanked": False})
+page["versions"].append("3.0")
+json.dump(root, open(root_path, "w")); json.dump(page, open(page_path, "w"))
+)py";
+  auto mutated = testing::RunCommand({"python3", "-c", mutate, upstream->tree_dir()});
+  ASSERT_EQ(mutated.exit_code, 0) << mutated.err;
+  ASSERT_TRUE(upstream->Reload());
+
+  const engine::SyncReport report = SyncOk(Options(mirror, *upstream));
+  ASSERT_EQ(DeferredProjects(report), std::set<std::string>{"chain-c"});
+  EXPECT_EQ(report.deferred[0].file, "chain_c-3.0-py3-none-any.whl");
+  EXPECT_NE(report.deferred[0].Message().find("HTTP 404"), std::string::npos);
+  EXPECT_EQ(ReadFile(page), page_before);
+  EXPECT_EQ(Snapshot(mirror / "web"), before);
+}
+
+}  // namespace
+}  // namespace cistern
