@@ -68,8 +68,9 @@ int RunCli(int argc, char** argv) {
   CLI::Option* upstream_option = sync->add_option(
       "--upstream", upstream, "Upstream index URL (default https://pypi.org; config: [mirror] upstream)");
   sync->add_option("--ca-file", sync_flags.ca_files,
-                   "Extra trusted CA certificate (PEM); the system trust store stays on")
-      ->check(CLI::ExistingFile);
+                   "Extra trusted CA certificate (PEM), repeatable; the system trust store stays on")
+      ->check(CLI::ExistingFile)
+      ->allow_extra_args(false);  // one file per --ca-file: never swallow the PROJECT arguments
   CLI::Option* jobs_option =
       sync->add_option("--jobs", jobs, "Projects synced at once (default 8; config: [sync] jobs)")
           ->check(CLI::Range(1, 256));

@@ -1,0 +1,167 @@
+// End to end: the real `cistern` binary mirrors the generated upstream over HTTPS, the shipped
+// nginx site (config/nginx/) serves the tree, and real pip installs from it with nothing else to
+// fall back on (--isolated: no PIP_FIND_LINKS, no config; --no-cache-dir).
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "tests/support/nginx_upstream.h"
+
+namespace cistern {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandResult;
+using testing::NginxUpstream;
+using testing::NginxUpstreamOptions;
+using testing::RunCommand;
+using testing::TempDir;
+
+std::string CisternBinary() {
+  const char* dir = std::getenv("CISTERN_BINARY_DIR");
+  return std::string(dir != nullptr ? dir : ".") + "/tools/cistern/cistern";
+}
+
+// pip's --report: installed project name (normalized by us) -> (version, download URL).
+std::map<std::string, std::pair<std::string, std::string>> ReadPipReport(const fs::path& path) {
+  std::map<std::string, std::pair<std::string, std::string>> installed;
+  simdjson::dom::parser parser;
+  simdjson::dom::element report;
+  if (auto error = parser.load(path.string()).get(report)) {
+    ADD_FAILURE() << "cannot read pip report " << path << ": " << simdjson::error_message(error);
+    return installed;
+  }
+  simdjson::dom::array items;
+  if (report["install"].get_array().get(items) != simdjson::SUCCESS) {
+    ADD_FAILURE() << "pip report has no install list";
+    return installed;
+  }
+  for (simdjson::dom::element item : items) {
+    std::string_view name;
+    std::string_view version;
+    std::string_view url;
+    if (item["metadata"]["name"].get_string().get(name) != simdjson::SUCCESS ||
+        item["metadata"]["version"].get_string().get(version) != simdjson::SUCCESS ||
+        item["download_info"]["url"].get_string().get(url) != simdjson::SUCCESS) {
+      ADD_FAILURE() << "unexpected pip report entry";
+      continue;
+    }
+    std::string normalized;
+    for (char c : name) {
+      const bool separator = c == '-' || c == '_' || c == '.';
+      if (separator) {
+        if (normalized.empty() || normalized.back() != '-') {
+          normalized.push_back('-');
+        }
+      } else {
+        normalized.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      }
+    }
+    installed[normalized] = {std::string(version), std::string(url)};
+  }
+  return installed;
+}
+
+TEST(PipInstallTest, PipInstallsProjectsAndTheirDependenciesFromTheMirror) {
+  TempDir temp;
+  auto upstream = NginxUpstream::Start();
+  ASSERT_NE(upstream, nullptr);
+  const fs::path mirror = temp.path() / "mirror";
+
+  const CommandResult synced =
+      RunCommand({CisternBinary(), "sync", "--mirror", mirror.string(), "--upstream",
+                  upstream->https_url(), "--ca-file", upstream->ca_file()});
+  ASSERT_EQ(synced.exit_code, 0) << synced.out << synced.err;
+  EXPECT_NE(synced.out.find("sync complete"), std::string::npos) << synced.out;
+
+  NginxUpstreamOptions serve;
+  serve.mirror_web = (mirror / "web").string();
+  auto server = NginxUpstream::Start(serve);
+  ASSERT_NE(server, nullptr);
+
+  const fs::path target = temp.path() / "site";
+  const fs::path report = temp.path() / "report.json";
+  // Display names, not the normalized ones: pip normalizes them itself (PEP 503).
+  const CommandResult pip = RunCommand(
+      {"python3", "-m", "pip", "--isolated", "install", "--no-cache-dir",
+       "--disable-pip-version-check", "--index-url", server->https_url() + "/simple/", "--cert",
+       server->ca_file(), "--target", target.string(), "--report", report.string(), "Chain-A",
+       "Foo_Bar", "zope.shim", "UPPER-Case", "a__b..c", "Yanky", "prerel", "req-python",
+       "Big_Blobs"},
+      {{"REQUESTS_CA_BUNDLE", server->ca_file()}, {"PIP_FIND_LINKS", ""}, {"PIP_INDEX_URL", ""}});
+  ASSERT_EQ(pip.exit_code, 0) << pip.out << pip.err;
+
+  const auto installed = ReadPipReport(report);
+  const std::map<std::string, std::string> expected = {
+      {"chain-a", "1.0"},     {"chain-b", "1.0"},  {"chain-c", "2.0"},
+      {"foo-bar", "1.0.post1"}, {"zope-shim", "5.0"}, {"upper-case", "1.0"},
+      {"a-b-c", "0.1"},
+      {"yanky", "1.0"},       // 1.1 (yanked with a reason) and 1.2 (yanked) are skipped
+      {"prerel", "1.0.post1"},  // pre-releases are not chosen
+      {"req-python", "1.2"},  // 2.0 requires Python >= 3.99
+      {"big-blobs", "2.0"}};
+  ASSERT_EQ(installed.size(), expected.size()) << pip.out;
+  for (const auto& [name, version] : expected) {
+    auto it = installed.find(name);
+    ASSERT_NE(it, installed.end()) << name << " not installed";
+    EXPECT_EQ(it->second.first, version) << name;
+    EXPECT_TRUE(it->second.second.starts_with(server->https_url() + "/packages/"))
+        << name << " came from " << it->second.second;
+  }
+  EXPECT_TRUE(fs::exists(target / "chain_a" / "__init__.py"));
+
+  // pip asked for the JSON API (PEP 691) and used the PEP 658 metadata files.
+  size_t json_page_requests = 0;
+  size_t metadata_requests = 0;
+  for (const std::string& line : server->AccessLogLines()) {
+    if (line.find("GET /simple/chain-a/ ") != std::string::npos &&
+        line.find("application/vnd.pypi.simple.v1+json") != std::string::npos &&
+        line.find("\" 200 ") != std::string::npos) {
+      ++json_page_requests;
+    }
+    if (line.find(".whl.metadata HTTP") != std::string::npos &&
+        line.find("\" 200 ") != std::string::npos) {
+      ++metadata_requests;
+    }
+  }
+  EXPECT_EQ(json_page_requests, 1u);
+  EXPECT_GE(metadata_requests, expected.size());
+}
+
+TEST(PipInstallTest, ServedPagesNegotiateJsonAndHtml) {
+  TempDir temp;
+  auto upstream = NginxUpstream::Start();
+  ASSERT_NE(upstream, nullptr);
+  const fs::path mirror = temp.path() / "mirror";
+  const CommandResult synced =
+      RunCommand({CisternBinary(), "-q", "sync", "--mirror", mirror.string(), "--upstream",
+                  upstream->https_url(), "--ca-file", upstream->ca_file(), "foo-bar"});
+  ASSERT_EQ(synced.exit_code, 0) << synced.err;
+  EXPECT_EQ(synced.out, "") << "--quiet prints nothing on success";
+
+  NginxUpstreamOptions serve;
+  serve.mirror_web = (mirror / "web").string();
+  auto server = NginxUpstream::Start(serve);
+  ASSERT_NE(server, nullptr);
+  auto content_type = [&](const std::string& accept, const std::string& path) {
+    const CommandResult curl =
+        RunCommand({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{content_type}",
+                    "--cacert", server->ca_file(), "-H", "Accept: " + accept,
+                    server->https_url() + path});
+    return curl.out;
+  };
+  EXPECT_EQ(content_type("application/vnd.pypi.simple.v1+json", "/simple/foo-bar/"),
+            "200 application/vnd.pypi.simple.v1+json");
+  EXPECT_EQ(content_type("text/html", "/simple/foo-bar/"), "200 text/html; charset=utf-8");
+  EXPECT_EQ(content_type("application/vnd.pypi.simple.v1+json", "/simple/"),
+            "200 application/vnd.pypi.simple.v1+json");
+  EXPECT_EQ(content_type("*/*", "/simple/no-such-project/"), "404 text/html; charset=utf-8");
+}
+
+}  // namespace
+}  // namespace cistern
