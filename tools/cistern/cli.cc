@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -65,10 +66,12 @@ int RunCli(int argc, char** argv) {
                    "Only sync these projects (any spelling; default: every project)");
   CLI::Option* mirror_option =
       sync->add_option("--mirror", mirror, "Mirror directory (config: [mirror] path)");
-  CLI::Option* upstream_option = sync->add_option(
-      "--upstream", upstream, "Upstream index URL (default https://pypi.org; config: [mirror] upstream)");
-  sync->add_option("--ca-file", sync_flags.ca_files,
-                   "Extra trusted CA certificate (PEM), repeatable; the system trust store stays on")
+  CLI::Option* upstream_option =
+      sync->add_option("--upstream", upstream,
+                       "Upstream index URL (default https://pypi.org; config: [mirror] upstream)");
+  sync->add_option(
+          "--ca-file", sync_flags.ca_files,
+          "Extra trusted CA certificate (PEM), repeatable; the system trust store stays on")
       ->check(CLI::ExistingFile)
       ->allow_extra_args(false);  // one file per --ca-file: never swallow the PROJECT arguments
   CLI::Option* jobs_option =
@@ -85,6 +88,18 @@ int RunCli(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // `cistern synk`: CLI11 would only say "A subcommand is required"; name the word instead.
+    const std::vector<std::string> extra = app.remaining();
+    if (app.get_subcommands().empty() && !extra.empty() && !extra.front().starts_with('-')) {
+      std::string commands;
+      for (const CLI::App* command : app.get_subcommands([](CLI::App*) { return true; })) {
+        commands += (commands.empty() ? "" : ", ") + command->get_name();
+      }
+      std::fprintf(stderr,
+                   "unknown command \"%s\" (commands: %s)\nRun with --help for more information.\n",
+                   extra.front().c_str(), commands.c_str());
+      return kExitUsage;
+    }
     app.exit(e);
     return kExitUsage;
   }

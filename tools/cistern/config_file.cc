@@ -1,5 +1,6 @@
 #include "tools/cistern/config_file.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -17,9 +18,9 @@ struct IntRange {
   int64_t max;
 };
 
-using Target = std::variant<std::string Config::*, bool Config::*,
-                            std::pair<int64_t Config::*, IntRange>,
-                            std::vector<std::string> Config::*>;
+using Target =
+    std::variant<std::string Config::*, bool Config::*, std::pair<int64_t Config::*, IntRange>,
+                 std::vector<std::string> Config::*>;
 
 struct KeyDef {
   ConfigKey key;
@@ -43,7 +44,8 @@ const std::vector<KeyDef>& KeyDefs() {
        &Config::fsync},
       {{"sync.jobs", "integer", "8", "Projects synced at once (1-256)."},
        std::pair{&Config::jobs, IntRange{1, 256}}},
-      {{"sync.downloads_per_project", "integer", "4", "Files of one project fetched at once (1-64)."},
+      {{"sync.downloads_per_project", "integer", "4",
+        "Files of one project fetched at once (1-64)."},
        std::pair{&Config::downloads_per_project, IntRange{1, 64}}},
       {{"sync.page_attempts", "integer", "3",
         "Attempts for a stale or failing project page before the project is deferred (1-10)."},
@@ -76,8 +78,7 @@ const std::vector<KeyDef>& KeyDefs() {
       {{"network.user_agent", "string", "\"\"",
         "User-Agent sent upstream; empty means \"cistern/<version>\"."},
        &Config::user_agent},
-      {{"log.format", "string", "\"text\"", "Log line format: text or json."},
-       &Config::log_format},
+      {{"log.format", "string", "\"text\"", "Log line format: text or json."}, &Config::log_format},
       {{"log.level", "string", "\"info\"", "error, warn, info, debug or trace."},
        &Config::log_level},
   };
@@ -96,12 +97,12 @@ std::string Apply(const toml::node& node, const Target& target, Config& config,
     if (!value || !node.is_string()) {
       return fmt::format("{} must be a string", name);
     }
-    config.**member = *value;
+    config.** member = *value;
   } else if (auto flag = std::get_if<bool Config::*>(&target)) {
     if (!node.is_boolean()) {
       return fmt::format("{} must be true or false", name);
     }
-    config.**flag = *node.value<bool>();
+    config.** flag = *node.value<bool>();
   } else if (auto ranged = std::get_if<std::pair<int64_t Config::*, IntRange>>(&target)) {
     if (!node.is_integer()) {
       return fmt::format("{} must be an integer", name);
@@ -124,21 +125,33 @@ std::string Apply(const toml::node& node, const Target& target, Config& config,
       }
       values.push_back(*element.value<std::string>());
     }
-    config.**list = std::move(values);
+    config.** list = std::move(values);
   }
   return {};
 }
 
-std::string CheckValues(const Config& config) {
-  if (config.log_format != "text" && config.log_format != "json") {
+// Checks the keys whose strings come from a fixed set, after `name` was applied; returns an error
+// message or "".
+std::string CheckValue(std::string_view name, const Config& config) {
+  if (name == "log.format" && config.log_format != "text" && config.log_format != "json") {
     return fmt::format("log.format = \"{}\" must be \"text\" or \"json\"", config.log_format);
   }
-  static constexpr std::string_view kLevels[] = {"error", "warn", "info", "debug", "trace"};
-  if (std::find(std::begin(kLevels), std::end(kLevels), config.log_level) == std::end(kLevels)) {
-    return fmt::format("log.level = \"{}\" must be one of error, warn, info, debug, trace",
-                       config.log_level);
+  if (name == "log.level") {
+    static constexpr std::string_view kLevels[] = {"error", "warn", "info", "debug", "trace"};
+    if (std::find(std::begin(kLevels), std::end(kLevels), config.log_level) == std::end(kLevels)) {
+      return fmt::format("log.level = \"{}\" must be one of error, warn, info, debug, trace",
+                         config.log_level);
+    }
   }
   return {};
+}
+
+bool IsSection(std::string_view section) {
+  const auto& defs = KeyDefs();
+  return std::any_of(defs.begin(), defs.end(), [section](const KeyDef& d) {
+    return d.key.name.size() > section.size() && d.key.name.starts_with(section) &&
+           d.key.name[section.size()] == '.';
+  });
 }
 
 }  // namespace
@@ -169,6 +182,12 @@ ConfigResult ParseConfig(std::string_view text, std::string_view source) {
               fmt::format("{}: unknown key \"{}\" (settings live in sections such as [mirror])",
                           Where(source, section.source()), section.str())};
     }
+    if (!IsSection(section.str())) {
+      return {std::nullopt,
+              fmt::format("{}: unknown section [{}] (the sections are [mirror], [sync], [network] "
+                          "and [log])",
+                          Where(source, section.source()), section.str())};
+    }
     for (auto&& [key, node] : *table) {
       const std::string name = fmt::format("{}.{}", section.str(), key.str());
       const auto& defs = KeyDefs();
@@ -182,10 +201,10 @@ ConfigResult ParseConfig(std::string_view text, std::string_view source) {
       if (std::string error = Apply(node, def->target, config, name); !error.empty()) {
         return {std::nullopt, fmt::format("{}: {}", Where(source, node.source()), error)};
       }
+      if (std::string error = CheckValue(name, config); !error.empty()) {
+        return {std::nullopt, fmt::format("{}: {}", Where(source, node.source()), error)};
+      }
     }
-  }
-  if (std::string error = CheckValues(config); !error.empty()) {
-    return {std::nullopt, fmt::format("{}: {}", source, error)};
   }
   return {std::move(config), {}};
 }

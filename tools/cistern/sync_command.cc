@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <exception>
 
-#include <asio/io_context.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
