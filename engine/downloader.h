@@ -13,8 +13,6 @@
 #include <optional>
 #include <string>
 
-#include <asio/thread_pool.hpp>
-
 #include "engine/error.h"
 #include "engine/planner.h"
 #include "engine/upstream.h"

@@ -66,14 +66,13 @@ Error MakeError(Errc code, std::string detail, std::string project, std::string 
 }
 
 Error FromNet(const net::Error& error, std::string project, std::string file) {
-  return Error{error.code, Origin::kNet, std::move(project), std::move(file),
-               error.detail.empty() ? error.code.message() : error.detail,
+  return Error{error.code, Origin::kNet, std::move(project), std::move(file), error.message(),
                net::IsTransient(error) && !net::IsCancelled(error)};
 }
 
 Error FromStore(const store::Error& error, std::string project, std::string file) {
   return Error{error.code, Origin::kStore, std::move(project), std::move(file),
-               error.detail.empty() ? error.code.message() : error.detail};
+               error.detail.empty() ? error.code.message() : store::Describe(error)};
 }
 
 bool IsLocal(const Error& error) noexcept {

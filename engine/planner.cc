@@ -1,12 +1,14 @@
 #include "engine/planner.h"
 
 #include <array>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
 
 #include "engine/pypi/file_location.h"
+#include "engine/pypi/filename.h"
 
 namespace cistern::engine {
 namespace {
@@ -52,8 +54,9 @@ ProjectPlan PlanProject(const ProjectName& name, const ProjectPage& page, const 
 
   // PEP 792: an index must not offer a quarantined project's files.
   const bool quarantined = page.status.status == "quarantined";
+  static const std::vector<UpstreamFile> kNoFiles;
   std::unordered_set<std::string> listed;
-  for (const UpstreamFile& file : quarantined ? std::vector<UpstreamFile>{} : page.files) {
+  for (const UpstreamFile& file : quarantined ? kNoFiles : page.files) {
     if (rules.exclude_yanked && file.yanked.yanked) {
       continue;
     }
@@ -123,6 +126,18 @@ ProjectPlan PlanProject(const ProjectName& name, const ProjectPage& page, const 
       }
     }
     plan.files.push_back(std::move(planned));
+  }
+
+  // PEP 700: `versions` covers every file's version. An index without it (API 1.0) gets one
+  // derived from the file names, so the JSON page cistern writes stays valid.
+  if (plan.versions.empty()) {
+    std::set<std::string> versions;
+    for (const PlannedFile& file : plan.files) {
+      if (auto version = VersionFromFilename(file.upstream.filename)) {
+        versions.insert(std::move(*version));
+      }
+    }
+    plan.versions.assign(versions.begin(), versions.end());
   }
 
   for (const store::FileRecord& record : stored) {

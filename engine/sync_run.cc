@@ -7,7 +7,6 @@
 #include <memory>
 #include <unordered_set>
 
-#include <asio/thread_pool.hpp>
 #include <fmt/format.h>
 
 #include "engine/http_upstream.h"

@@ -75,7 +75,8 @@ set(header_libs_tools tl-expected)
 
 # style.md §4, last column: third-party a module's .cc files (and internal/ headers) may include.
 # Asio for net/*.cc is handled by the asio rule.
-set(source_libs_net tl-expected nghttp2 llhttp openssl spdlog fmt)
+# zlib inflates gzip response bodies (pypi-mirror-protocol.md §1.0); style.md's table predates it.
+set(source_libs_net tl-expected nghttp2 llhttp openssl spdlog fmt zlib)
 set(source_libs_store tl-expected rocksdb openssl xxhash spdlog fmt)
 set(source_libs_engine tl-expected simdjson openssl xxhash spdlog fmt)
 set(source_libs_tools tl-expected CLI11 toml++ spdlog fmt)

@@ -118,8 +118,9 @@ Parsed<std::map<std::string, std::string>> HashMap(sj::value& value, std::string
   return hashes;
 }
 
-// PEP 658/714: true/false or a hash map.
-Parsed<CoreMetadata> ParseCoreMetadata(sj::value& value, std::string_view where) {
+// PEP 658/714: true/false or a hash map; null reads as absent (pip then falls back to the
+// deprecated `dist-info-metadata`).
+Parsed<std::optional<CoreMetadata>> ParseCoreMetadata(sj::value& value, std::string_view where) {
   auto type = TypeOf(value, where);
   if (!type) {
     return tl::make_unexpected(type.error());
@@ -144,7 +145,7 @@ Parsed<CoreMetadata> ParseCoreMetadata(sj::value& value, std::string_view where)
       return metadata;
     }
     case sj::json_type::null:
-      return metadata;
+      return std::nullopt;
     default:
       return tl::make_unexpected(TypeFailure(where, "a boolean or an object of hashes"));
   }
@@ -168,7 +169,8 @@ Parsed<Yanked> ParseYanked(sj::value& value, std::string_view where) {
     if (!reason) {
       return tl::make_unexpected(reason.error());
     }
-    yanked.yanked = true;
+    // PEP 592 asks for a non-empty reason; like pip, read an empty string as false (not yanked).
+    yanked.yanked = !reason->empty();
     yanked.reason = std::move(*reason);
     return yanked;
   }
@@ -177,6 +179,8 @@ Parsed<Yanked> ParseYanked(sj::value& value, std::string_view where) {
   }
   return tl::make_unexpected(TypeFailure(where, "a boolean or a reason string"));
 }
+
+Parsed<void> Validate(sj::value& value, std::string_view where, int depth = 0);
 
 struct Meta {
   std::string api_version = "1.0";
@@ -211,6 +215,8 @@ Parsed<Meta> ParseMeta(sj::value& value) {
         return tl::make_unexpected(serial.error());
       }
       meta.last_serial = *serial;
+    } else if (auto valid = Validate(field.value(), "meta"); !valid) {
+      return tl::make_unexpected(valid.error());
     }
   }
   if (!IsSupportedApiVersion(meta.api_version)) {
@@ -267,6 +273,58 @@ Parsed<void> ForEachField(sj::value& value, std::string_view where, Fn&& fn) {
   return {};
 }
 
+// Walks a value cistern does not use, so that malformed JSON inside it is still an error
+// (On-Demand skips unread values without checking them) and the next key is found correctly.
+constexpr int kMaxDepth = 64;
+
+Parsed<void> Validate(sj::value& value, std::string_view where, int depth) {
+  if (depth > kMaxDepth) {
+    return tl::make_unexpected(Failure{fmt::format("{} is nested too deeply", where)});
+  }
+  auto type = TypeOf(value, where);
+  if (!type) {
+    return tl::make_unexpected(type.error());
+  }
+  simdjson::error_code error = simdjson::SUCCESS;
+  switch (*type) {
+    case sj::json_type::array:
+      return ForEachElement(value, where, [&](sj::value& element, size_t) {
+        return Validate(element, where, depth + 1);
+      });
+    case sj::json_type::object:
+      return ForEachField(value, where, [&](std::string_view, sj::value field) {
+        return Validate(field, where, depth + 1);
+      });
+    case sj::json_type::string: {
+      std::string_view text;
+      error = value.get_string().get(text);
+      break;
+    }
+    case sj::json_type::number: {
+      double number = 0;
+      error = value.get_double().get(number);
+      break;
+    }
+    case sj::json_type::boolean: {
+      bool flag = false;
+      error = value.get_bool().get(flag);
+      break;
+    }
+    case sj::json_type::null: {
+      bool is_null = false;
+      error = value.is_null().get(is_null);
+      if (!error && !is_null) {
+        error = simdjson::INCORRECT_TYPE;
+      }
+      break;
+    }
+  }
+  if (error) {
+    return tl::make_unexpected(JsonFailure(error, where));
+  }
+  return {};
+}
+
 Parsed<IndexEntry> ParseIndexEntry(sj::value& value, size_t index) {
   const std::string where = fmt::format("projects[{}]", index);
   IndexEntry entry;
@@ -285,6 +343,8 @@ Parsed<IndexEntry> ParseIndexEntry(sj::value& value, size_t index) {
         return tl::make_unexpected(serial.error());
       }
       entry.last_serial = *serial;
+    } else {
+      return Validate(field, where);
     }
     return {};
   });
@@ -357,15 +417,17 @@ Parsed<UpstreamFile> ParseFile(sj::value& value, size_t index) {
       if (!metadata) {
         return tl::make_unexpected(metadata.error());
       }
-      core_metadata = std::move(*metadata);
+      core_metadata = *metadata;
     } else if (key == "dist-info-metadata") {
       auto metadata = ParseCoreMetadata(field, here);
       if (!metadata) {
         return tl::make_unexpected(metadata.error());
       }
-      dist_info_metadata = std::move(*metadata);
+      dist_info_metadata = *metadata;
+    } else {
+      // PEP 714: `data-dist-info-metadata` is a Warehouse naming bug; ignored like any unknown key.
+      return Validate(field, here);
     }
-    // PEP 714: `data-dist-info-metadata` is a Warehouse naming bug; ignored like any unknown key.
     return {};
   });
   if (!parsed) {
@@ -399,6 +461,8 @@ Parsed<ProjectStatus> ParseStatus(sj::value& value) {
         return tl::make_unexpected(text.error());
       }
       status.reason = std::move(*text);
+    } else {
+      return Validate(field, "project-status");
     }
     return {};
   });
@@ -487,6 +551,8 @@ Result<RootIndex> SimpleJsonParser::ParseRoot(std::string& body) {
         root.projects.push_back(std::move(*entry));
         return {};
       });
+    } else {
+      return Validate(value, key);
     }
     return {};
   });
@@ -543,6 +609,8 @@ Result<ProjectPage> SimpleJsonParser::ParseProject(std::string& body) {
         return tl::make_unexpected(status.error());
       }
       page.status = std::move(*status);
+    } else {
+      return Validate(value, key);
     }
     return {};
   });

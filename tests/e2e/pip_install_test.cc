@@ -16,16 +16,12 @@ namespace cistern {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CisternBinary;
 using testing::CommandResult;
 using testing::NginxUpstream;
 using testing::NginxUpstreamOptions;
 using testing::RunCommand;
 using testing::TempDir;
-
-std::string CisternBinary() {
-  const char* dir = std::getenv("CISTERN_BINARY_DIR");
-  return std::string(dir != nullptr ? dir : ".") + "/tools/cistern/cistern";
-}
 
 // pip's --report: installed project name (normalized by us) -> (version, download URL).
 std::map<std::string, std::pair<std::string, std::string>> ReadPipReport(const fs::path& path) {

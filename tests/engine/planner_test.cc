@@ -365,5 +365,16 @@ TEST_F(PlannerTest, ExcludeYankedDropsYankedFilesAndRemovesTheirCopies) {
   EXPECT_TRUE(plan.rejected.empty());
 }
 
+TEST_F(PlannerTest, VersionsAreDerivedFromFileNamesWhenTheIndexListsNone) {
+  // PEP 700: an API 1.0 index has no `versions`; the page cistern writes must still cover every
+  // file's version.
+  ProjectPage page = Page();
+  page.api_version = "1.0";
+  page.versions.clear();
+  page.files.push_back(File("example_pkg-0.9.zip", PypiUrl(kDirB, "example_pkg-0.9.zip"), kShaA));
+  const ProjectPlan plan = Plan(page);
+  EXPECT_EQ(plan.versions, (std::vector<std::string>{"0.9", "1.0"}));
+}
+
 }  // namespace
 }  // namespace cistern::engine

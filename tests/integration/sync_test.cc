@@ -284,8 +284,8 @@ INSTANTIATE_TEST_SUITE_P(
         std::pair{"unknown API major", R"(location = /simple/ {
                      default_type application/vnd.pypi.simple.v1+json;
                      return 200 '{"meta": {"api-version": "2.0"}, "projects": []}'; })"}),
-    [](const auto& info) {
-      std::string name = info.param.first;
+    [](const auto& param_info) {
+      std::string name = param_info.param.first;
       for (char& c : name) {
         c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
       }

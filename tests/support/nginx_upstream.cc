@@ -150,6 +150,15 @@ std::string SourceDir() {
   return CISTERN_SOURCE_DIR_DEFAULT;
 }
 
+std::string BinaryDir() {
+  if (const char* from_env = std::getenv("CISTERN_BINARY_DIR"); from_env && *from_env) {
+    return from_env;
+  }
+  return CISTERN_BINARY_DIR_DEFAULT;
+}
+
+std::string CisternBinary() { return BinaryDir() + "/tools/cistern/cistern"; }
+
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
   std::string templ = std::string(base && *base ? base : "/tmp") + "/cistern-test-XXXXXX";

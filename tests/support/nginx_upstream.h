@@ -23,6 +23,12 @@ namespace cistern::testing {
 // test binary was configured from.
 std::string SourceDir();
 
+// Root of the build tree: $CISTERN_BINARY_DIR, else the build directory configured.
+std::string BinaryDir();
+
+// The built `cistern` executable.
+std::string CisternBinary();
+
 // A fresh directory under $TMPDIR (default /tmp). The destructor removes it if the current
 // test (or, outside a test, the run) has not failed; otherwise it keeps it and prints its
 // path, so logs and trees can be inspected.

@@ -27,6 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::AllOf;
+using testing::CisternBinary;
 using testing::CommandResult;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -34,15 +35,6 @@ using testing::RunCommand;
 using testing::TempDir;
 
 constexpr std::chrono::seconds kTimeout(60);
-
-// $CISTERN_BINARY_DIR/tools/cistern/cistern (ctest's environment), else the binary of the build
-// this test was configured in.
-std::string CisternBinary() {
-  if (const char* dir = std::getenv("CISTERN_BINARY_DIR"); dir != nullptr && *dir != '\0') {
-    return std::string(dir) + "/tools/cistern/cistern";
-  }
-  return CISTERN_BINARY_DEFAULT;
-}
 
 std::string Describe(const CommandResult& result) {
   return "exit status " + std::to_string(result.exit_code) + "\n--- stdout\n" + result.out +
