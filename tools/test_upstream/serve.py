@@ -121,6 +121,8 @@ def generate_tree(workdir: str, args: argparse.Namespace, files_base: str) -> st
             "--seed", str(args.seed), "--profile", args.profile, "--files-base", files_base]
     if args.projects:
         argv += ["--projects", str(args.projects)]
+    if args.total_mb:
+        argv += ["--total-mb", str(args.total_mb)]
     if args.faults:
         argv.append("--faults")
     run(argv)
@@ -385,6 +387,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     start_parser.add_argument("--profile", default="small", help="generator profile")
     start_parser.add_argument("--seed", type=int, default=1, help="generator seed")
     start_parser.add_argument("--projects", type=int, default=0, help="generator project count")
+    start_parser.add_argument("--total-mb", type=int, default=0,
+                              help="generator size in MiB (large profile)")
     start_parser.add_argument("--faults", action="store_true", help="generate fault projects")
     start_parser.add_argument("--extra-conf", help="nginx directives included in both servers")
     stop_parser = commands.add_parser("stop", help="stop the nginx of a workdir")
