@@ -159,5 +159,34 @@ TEST(PipInstallTest, ServedPagesNegotiateJsonAndHtml) {
   EXPECT_EQ(content_type("*/*", "/simple/no-such-project/"), "404 text/html; charset=utf-8");
 }
 
+TEST(SyncExitTest, DeferredProjectsExitOneNameEachAndTheRestIsServed) {
+  TempDir temp;
+  NginxUpstreamOptions options;
+  options.faults = true;
+  auto upstream = NginxUpstream::Start(options);
+  ASSERT_NE(upstream, nullptr);
+  const fs::path mirror = temp.path() / "mirror";
+  const std::vector<std::string> sync = {CisternBinary(), "sync", "--mirror", mirror.string(),
+                                         "--upstream", upstream->https_url(), "--ca-file",
+                                         upstream->ca_file()};
+  const CommandResult first = RunCommand(sync);
+  EXPECT_EQ(first.exit_code, 1) << first.out << first.err;
+  EXPECT_NE(first.out.find("sync incomplete"), std::string::npos) << first.out;
+  for (const char* project :
+       {"fault-missing-file", "fault-bad-hash", "fault-bad-page", "fault-bad-metadata"}) {
+    EXPECT_NE(first.err.find(std::string("deferred: ") + project + ": "), std::string::npos)
+        << project << " not named in:\n" << first.err;
+  }
+  EXPECT_NE(first.err.find("skipped: fault-traversal: ../../evil.whl: rejected file name"),
+            std::string::npos)
+      << first.err;
+  EXPECT_TRUE(fs::exists(mirror / "web/simple/chain-a/index.v1_json"));
+
+  // The next run retries the deferred projects only, and they are still deferred.
+  const CommandResult second = RunCommand(sync);
+  EXPECT_EQ(second.exit_code, 1) << second.err;
+  EXPECT_NE(second.out.find("4 deferred"), std::string::npos) << second.out;
+}
+
 }  // namespace
 }  // namespace cistern
