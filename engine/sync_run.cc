@@ -98,6 +98,7 @@ class SyncRun {
                                  const ProjectPlan* plan, std::vector<FileOutcome>* outcomes);
   net::Task<void> FetchOne(const Candidate& candidate, const PlannedFile& file,
                            FileOutcome& outcome);
+  store::Result<std::optional<store::FileRecord>> RecordedOnDisk(const store::RelativePath& path);
   net::Task<Result<void>> WriteRoot();
   net::Task<Result<void>> FinishRun();
 
@@ -556,24 +557,11 @@ net::Task<void> SyncRun::DownloadWorker(std::shared_ptr<size_t> next, const Cand
 net::Task<void> SyncRun::FetchOne(const Candidate& candidate, const PlannedFile& file,
                                   FileOutcome& outcome) {
   const std::string& name = candidate.name.str();
-  // A recorded file still counts only if it is on disk with its recorded size.
   auto present = co_await OnDisk([&]() -> store::Result<std::optional<store::FileRecord>> {
-    std::optional<store::FileRecord> found;
     if (!file.stored) {
-      return found;
+      return std::nullopt;
     }
-    auto record = db_->GetFile(file.path.str());
-    if (!record || !*record) {
-      return record;
-    }
-    auto size = tree_->FileSize(file.path);
-    if (!size) {
-      return tl::make_unexpected(size.error());
-    }
-    if (*size && **size == (*record)->size) {
-      found = std::move(*record);
-    }
-    return found;
+    return RecordedOnDisk(file.path);
   });
   if (!present) {
     fatal_ = FromStore(present.error(), name, file.upstream.filename);
@@ -611,18 +599,7 @@ net::Task<void> SyncRun::FetchOne(const Candidate& candidate, const PlannedFile&
   }
   const PlannedMetadata& metadata = *file.metadata;
   if (metadata.stored) {
-    auto record = co_await OnDisk([&]() -> store::Result<std::optional<store::FileRecord>> {
-      auto found = db_->GetFile(metadata.path.str());
-      if (!found || !*found) {
-        return found;
-      }
-      auto size = tree_->FileSize(metadata.path);
-      if (!size) {
-        return tl::make_unexpected(size.error());
-      }
-      return (*size && **size == (*found)->size) ? std::move(*found)
-                                                 : std::optional<store::FileRecord>{};
-    });
+    auto record = co_await OnDisk([&] { return RecordedOnDisk(metadata.path); });
     if (!record) {
       fatal_ = FromStore(record.error(), name, file.upstream.filename);
       co_return;
@@ -651,8 +628,28 @@ net::Task<void> SyncRun::FetchOne(const Candidate& candidate, const PlannedFile&
   outcome.metadata_fetched = true;
   outcome.metadata_sha256 = downloaded->sha256;
   outcome.metadata_size = downloaded->size;
+  ++progress_.files_fetched;
+  progress_.bytes_fetched += downloaded->size;
   ++report_.files_fetched;
   report_.bytes_fetched += downloaded->size;
+}
+
+// The database's record of `path` if the file is on disk with the recorded size; nullopt when it
+// is not recorded or is missing or damaged on disk (then it is fetched again). Blocking.
+store::Result<std::optional<store::FileRecord>> SyncRun::RecordedOnDisk(
+    const store::RelativePath& path) {
+  auto record = db_->GetFile(path.str());
+  if (!record || !*record) {
+    return record;
+  }
+  auto size = tree_->FileSize(path);
+  if (!size) {
+    return tl::make_unexpected(size.error());
+  }
+  if (!*size || **size != (*record)->size) {
+    return std::optional<store::FileRecord>{};
+  }
+  return record;
 }
 
 net::Task<Result<void>> SyncRun::WriteRoot() {

@@ -12,7 +12,7 @@
 
 #include "engine/pypi/project_name.h"
 #include "net/body_sink.h"
-#include "tests/engine/run_task.h"
+#include "tests/support/run_task.h"
 #include "tests/engine/test_util.h"
 
 namespace cistern::engine {
@@ -20,7 +20,7 @@ namespace {
 
 using testing::IsError;
 using testing::IsOk;
-using testing::RunTask;
+using cistern::testing::RunTask;
 
 constexpr std::string_view kSha256 =
     "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";

@@ -19,7 +19,7 @@
 #include "store/bytes.h"
 #include "store/digest.h"
 #include "tests/integration/manifest.h"
-#include "tests/integration/run_task.h"
+#include "tests/support/run_task.h"
 #include "tests/support/nginx_upstream.h"
 
 namespace cistern {

@@ -2,6 +2,7 @@
 
 // RunTask: runs a coroutine to completion on a fresh io_context, for tests (style.md §12). The
 // limit only turns a hang into a test failure; it is never a performance assertion.
+// Header-only: the cistern_test_support library itself does not depend on net/.
 
 #include <chrono>
 #include <exception>
