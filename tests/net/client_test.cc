@@ -153,6 +153,39 @@ TEST_F(ClientTest, TimesOutWhenTheServerNeverAnswers) {
             "GET " + server_->url("/hang") + ": idle for 200 ms: timed out");
 }
 
+TEST_F(ClientTest, TlsHandshakeTimesOutWhenTheServerNeverSpeaksTls) {
+  // A plain TCP server that accepts and never answers the ClientHello.
+  Serve([](const std::string&, int, int) { return Reply{"", Reply::After::kHang}; });
+  MakeClient(Options([](ClientOptions& o) {
+    o.tls_handshake_timeout = 200ms;
+    o.idle_timeout = 10s;
+  }));
+  std::string url = server_->url("/x");
+  url.replace(0, 4, "https");
+  StringSink sink(1 << 20);
+  auto head = testing::RunOn(io_, client_->Fetch(Get(url), sink));
+  ASSERT_FALSE(head.has_value());
+  EXPECT_EQ(head.error().code, make_error_code(Errc::kTimeout)) << head.error().message();
+  EXPECT_NE(head.error().message().find("200 ms"), std::string::npos) << head.error().message();
+}
+
+TEST_F(ClientTest, RequestTimeoutBoundsAResponseThatNeverCompletes) {
+  // Headers and part of the body, then silence: the idle limit is long, the request limit short.
+  Serve([](const std::string&, int, int) {
+    return Reply{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + std::string(10, 'x'),
+                 Reply::After::kHang};
+  });
+  MakeClient(Options([](ClientOptions& o) {
+    o.idle_timeout = 10s;
+    o.request_timeout = 300ms;
+  }));
+  StringSink sink(1 << 20);
+  auto head = Fetch("/slow", sink);
+  ASSERT_FALSE(head.has_value());
+  EXPECT_EQ(head.error().code, make_error_code(Errc::kTimeout)) << head.error().message();
+  EXPECT_NE(head.error().message().find("300 ms"), std::string::npos) << head.error().message();
+}
+
 TEST_F(ClientTest, MidBodyCloseIsAnErrorNotATruncatedSuccess) {
   Serve([](const std::string&, int, int) {
     return Reply{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + std::string(50, 'x'),
