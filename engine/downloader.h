@@ -39,8 +39,9 @@ struct DownloadedFile {
 };
 
 struct DownloaderOptions {
-  // Bytes gathered before one write to disk. Larger batches mean fewer thread hand-offs.
-  size_t write_batch_bytes = size_t{1} << 20;
+  // Bytes gathered before one write to disk. Larger batches mean fewer thread hand-offs; each
+  // download in flight holds up to two batches (one filling, one being written).
+  size_t write_batch_bytes = size_t{256} << 10;
   // Attempts per file for transient failures (resets, timeouts, 5xx, 429). Hash and size
   // mismatches and 4xx are not retried in this run.
   int attempts = 3;

@@ -152,6 +152,9 @@ Result<void> SyncRun::OpenMirror() {
     return tl::make_unexpected(FromStore(generation.error()));
   }
   generation_ = store::Generation{static_cast<uint64_t>(ParseInt(*generation).value_or(0) + 1)};
+  if (options_.dry_run) {
+    return {};  // a dry run changes nothing, not even leftovers of a killed run
+  }
   auto stale = tree_->RemoveStaleIncoming();
   if (!stale) {
     return tl::make_unexpected(FromStore(stale.error()));

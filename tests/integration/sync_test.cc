@@ -244,6 +244,22 @@ TEST_F(SyncTest, DryRunReportsEveryProjectAndWritesNothing) {
   EXPECT_FALSE(fs::exists(mirror));
 }
 
+TEST_F(SyncTest, DryRunOnAnExistingMirrorChangesNothing) {
+  const fs::path mirror = temp_.path() / "mirror";
+  SyncOk(Options(mirror, *upstream_));
+  std::ofstream(mirror / "incoming" / ".tmp-left-by-a-killed-run") << "partial";
+  const auto web = Snapshot(mirror / "web");
+  const auto incoming = Snapshot(mirror / "incoming");
+
+  engine::SyncOptions options = Options(mirror, *upstream_);
+  options.dry_run = true;
+  const engine::SyncReport report = SyncOk(options);
+  EXPECT_TRUE(report.would_sync.empty());
+  EXPECT_EQ(report.projects_upstream, manifest_->projects.size());
+  EXPECT_EQ(Snapshot(mirror / "web"), web);
+  EXPECT_EQ(Snapshot(mirror / "incoming"), incoming);
+}
+
 // Starts an upstream whose `/simple/` is replaced by `extra_conf`.
 std::unique_ptr<NginxUpstream> UpstreamWithRoot(const std::string& extra_conf) {
   NginxUpstreamOptions options;
