@@ -81,8 +81,11 @@ std::optional<int64_t> ParseInt(const std::optional<std::string>& text) {
 
 class SyncRun {
  public:
-  SyncRun(SyncOptions options, SyncProgress& progress)
-      : options_(std::move(options)), progress_(progress), disk_(options_.disk_threads) {}
+  SyncRun(SyncOptions options, SyncProgress& progress, SyncControl* control)
+      : options_(std::move(options)),
+        progress_(progress),
+        control_(control),
+        disk_(options_.disk_threads) {}
 
   ~SyncRun() { disk_.join(); }
 
@@ -108,7 +111,10 @@ class SyncRun {
   }
 
   SyncOptions options_;
+  bool StopRequested() const { return control_ != nullptr && control_->stop_requested; }
+
   SyncProgress& progress_;
+  SyncControl* control_;  // may be null
   asio::thread_pool disk_;
   std::optional<store::Tree> tree_;
   std::optional<store::LockFile> lock_;
@@ -271,6 +277,11 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   if (fatal_) {
     co_return tl::make_unexpected(*fatal_);
   }
+  report_.interrupted = StopRequested();
+  if (report_.interrupted) {
+    Log()->warn("sync stopped early projects_synced={} projects_left={}", report_.projects_synced,
+                candidates->size() - progress_.projects_done);
+  }
   auto finished = co_await FinishRun();
   if (!finished) {
     co_return tl::make_unexpected(finished.error());
@@ -284,7 +295,7 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
 net::Task<void> SyncRun::Worker(std::shared_ptr<size_t> next,
                                 const std::vector<Candidate>* candidates) {
   // Single-threaded executor: taking the next index needs no lock.
-  while (*next < candidates->size() && !fatal_) {
+  while (*next < candidates->size() && !fatal_ && !StopRequested()) {
     const Candidate& candidate = (*candidates)[(*next)++];
     co_await SyncProject(candidate);
     ++progress_.projects_done;
@@ -312,7 +323,9 @@ net::Task<Result<FetchedPage>> SyncRun::FetchFreshPage(const Candidate& candidat
     } else {
       co_return page;
     }
-    if (attempt >= options_.page_attempts) {
+    auto state = co_await asio::this_coro::cancellation_state;
+    if (attempt >= options_.page_attempts || StopRequested() ||
+        state.cancelled() != asio::cancellation_type::none) {
       co_return tl::make_unexpected(std::move(*problem));
     }
     Log()->warn("page retry project={} attempt={} reason=\"{}\"", candidate.name.str(), attempt,
@@ -720,7 +733,7 @@ net::Task<Result<void>> SyncRun::FinishRun() {
     co_return tl::make_unexpected(FromStore(previous.error()));
   }
   report_.serial = ParseInt(*previous);
-  if (report_.deferred.empty() && report_.upstream_serial) {
+  if (report_.deferred.empty() && !report_.interrupted && report_.upstream_serial) {
     report_.serial = report_.upstream_serial;
   }
   if (auto root = co_await WriteRoot(); !root) {
@@ -748,8 +761,9 @@ net::Task<Result<void>> SyncRun::FinishRun() {
 
 }  // namespace
 
-net::Task<Result<SyncReport>> RunSync(SyncOptions options, SyncProgress& progress) {
-  SyncRun run(std::move(options), progress);
+net::Task<Result<SyncReport>> RunSync(SyncOptions options, SyncProgress& progress,
+                                      SyncControl* control) {
+  SyncRun run(std::move(options), progress, control);
   co_return co_await run.Run();
 }
 

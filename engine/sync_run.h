@@ -59,6 +59,15 @@ struct SyncProgress {
   uint64_t bytes_fetched = 0;
 };
 
+// Lets the caller end a run early (SIGINT/SIGTERM). Executor: written on the sync's executor.
+struct SyncControl {
+  // Take no new project; the projects in progress finish and are committed, then the root index
+  // and the run record are written, and the report says `interrupted`. To abandon the projects in
+  // progress as well, also emit terminal cancellation on the task: their transfers end, their
+  // partial files are discarded, and they are deferred.
+  bool stop_requested = false;
+};
+
 struct SyncReport {
   uint64_t generation = 0;                // this run's generation (0 for a dry run)
   std::optional<int64_t> serial;          // upstream serial the mirror is complete for
@@ -73,16 +82,21 @@ struct SyncReport {
   std::vector<Error> deferred;            // one per deferred project; the next run retries them
   std::vector<Error> warnings;            // rejected names and files; nothing to retry
   std::vector<std::string> would_sync;    // dry run: the projects a real run would sync
+  bool interrupted = false;               // stopped early through SyncControl
   net::Client::Stats net;
   std::chrono::milliseconds elapsed{0};
 };
 
-// Runs one sync with `options`, updating `progress` as it goes.
+// Runs one sync with `options`, updating `progress` as it goes; `control`, when given, can stop it
+// early.
 // Returns the report; deferred projects are in the report, not an error.
 // Errors: Errc::kConfig (bad upstream URL, CA file), kLocked (another sync holds the mirror),
 // kUpstreamIndex (index unreachable or garbage: nothing was changed), local store errors (disk
 // full, permissions: what was committed stays valid).
-// Cancellation: not yet graceful (issue 5); a killed run leaves a consistent tree.
-net::Task<Result<SyncReport>> RunSync(SyncOptions options, SyncProgress& progress);
+// Cancellation: terminal cancellation abandons the transfers in progress (see SyncControl); what
+// was committed stays valid. A killed run also leaves a consistent tree.
+// Lifetime: `progress` and `control` must outlive the returned task.
+net::Task<Result<SyncReport>> RunSync(SyncOptions options, SyncProgress& progress,
+                                      SyncControl* control = nullptr);
 
 }  // namespace cistern::engine

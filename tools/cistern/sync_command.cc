@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
+#include <functional>
 #include <exception>
 
 #include <fmt/format.h>
@@ -61,6 +63,8 @@ std::string Advice(int exit_code) {
       return "nothing was changed; check the upstream URL, the network and --ca-file, then retry";
     case kExitLocalIo:
       return "fix the disk or permissions problem and run again; committed work is kept";
+    case kExitInterrupted:
+      return "interrupted; committed work is kept and the next run continues";
     default:
       return "this is a bug in cistern; please report it with the log";
   }
@@ -106,7 +110,9 @@ void PrintSummary(const engine::SyncReport& report, bool dry_run) {
   std::printf(
       "sync %s: generation %llu, serial %s, %zu projects synced, %zu deferred, %zu files (%s) "
       "fetched, %zu removed, %zu pages written, %.1f s\n",
-      report.deferred.empty() ? "complete" : "incomplete",
+      report.interrupted ? "interrupted"
+      : report.deferred.empty() ? "complete"
+                                : "incomplete",
       static_cast<unsigned long long>(report.generation), serial.c_str(), report.projects_synced,
       report.deferred.size(), report.files_fetched, FormatBytes(report.bytes_fetched).c_str(),
       report.files_removed, report.pages_written,
@@ -131,15 +137,42 @@ int RunSyncCommand(const Config& config, const SyncFlags& flags, bool quiet) {
 
   asio::io_context context(1);
   engine::SyncProgress progress;
+  engine::SyncControl control;
   asio::cancellation_signal stop_progress;
+  asio::cancellation_signal abandon;
   const bool show_progress = !quiet && ::isatty(STDERR_FILENO) == 1 && !flags.dry_run;
   if (show_progress) {
     net::Spawn(context.get_executor(), ShowProgress(&progress, Clock::now()), stop_progress.slot(),
                [](std::exception_ptr) {});
   }
+
+  // SIGINT/SIGTERM: the first stops taking new projects and lets those in progress commit; a
+  // second abandons them. Either way the run ends with exit status 130.
+  asio::signal_set signals(context, SIGINT, SIGTERM);
+  int signals_received = 0;
+  std::function<void(std::error_code, int)> on_signal = [&](std::error_code ec, int number) {
+    if (ec) {
+      return;  // the run ended and cancelled the wait
+    }
+    if (++signals_received == 1) {
+      control.stop_requested = true;
+      log->warn("{} received: finishing the projects in progress, then stopping (send it again to "
+                "abandon them)",
+                number == SIGINT ? "SIGINT" : "SIGTERM");
+    } else {
+      log->warn("abandoning the transfers in progress");
+      abandon.emit(asio::cancellation_type::terminal);
+    }
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+
   int exit_code = kExitInternal;
-  net::Spawn(context.get_executor(), engine::RunSync(std::move(options), progress),
+  net::Spawn(context.get_executor(), engine::RunSync(std::move(options), progress, &control),
+             abandon.slot(),
              [&](std::exception_ptr exception, engine::Result<engine::SyncReport> result) {
+               std::error_code ignored;
+               signals.cancel(ignored);
                stop_progress.emit(asio::cancellation_type::terminal);
                if (show_progress) {
                  std::fprintf(stderr, "\r\033[K");
@@ -156,7 +189,7 @@ int RunSyncCommand(const Config& config, const SyncFlags& flags, bool quiet) {
                  return;
                }
                if (!result) {
-                 exit_code = ExitCodeFor(result.error());
+                 exit_code = control.stop_requested ? kExitInterrupted : ExitCodeFor(result.error());
                  log->error("sync failed: {} ({})", result.error().Message(), Advice(exit_code));
                  return;
                }
@@ -169,7 +202,11 @@ int RunSyncCommand(const Config& config, const SyncFlags& flags, bool quiet) {
                if (!quiet) {
                  PrintSummary(*result, flags.dry_run);
                }
-               exit_code = result->deferred.empty() ? kExitOk : kExitDeferred;
+               if (result->interrupted) {
+                 exit_code = kExitInterrupted;
+               } else {
+                 exit_code = result->deferred.empty() ? kExitOk : kExitDeferred;
+               }
              });
   context.run();
   return exit_code;
