@@ -7,11 +7,13 @@
 #include <memory>
 #include <unordered_set>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include "engine/http_upstream.h"
 #include "engine/pypi/file_location.h"
 #include "engine/internal/log.h"
+#include "engine/internal/run_record.h"
 #include "engine/render/project_page.h"
 #include "engine/render/root_index.h"
 #include "store/lock_file.h"
@@ -22,11 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Meta keys (the database's `meta` column family).
-constexpr std::string_view kMetaGeneration = "generation";
-constexpr std::string_view kMetaSerial = "serial";
-constexpr std::string_view kMetaRootHash = "root_hash";
-constexpr std::string_view kMetaLastRun = "last_run";
 
 // One project to look at in this run.
 struct Candidate {
@@ -123,6 +120,7 @@ class SyncRun {
   std::unique_ptr<Upstream> upstream_;
   std::unique_ptr<Downloader> downloader_;
   store::Generation generation_{};
+  Clock::time_point started_ = Clock::now();
   std::optional<Error> fatal_;  // a local error that ends the run
   SyncReport report_;
 };
@@ -745,12 +743,25 @@ net::Task<Result<void>> SyncRun::FinishRun() {
     if (report_.serial) {
       batch.PutMeta(kMetaSerial, std::to_string(*report_.serial));
     }
+    std::vector<std::string> deferred;
+    for (const Error& error : report_.deferred) {
+      deferred.push_back(error.project);
+    }
+    std::sort(deferred.begin(), deferred.end());
+    deferred.erase(std::unique(deferred.begin(), deferred.end()), deferred.end());
+    batch.PutMeta(kMetaDeferred, JoinDeferred(deferred));
+    // A record a person reads (`cistern status`): the wall clock is right here.
+    const auto finished = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
     batch.PutMeta(kMetaLastRun,
-                  fmt::format("{{\"generation\":{},\"projects_synced\":{},\"files_fetched\":{},"
-                              "\"bytes_fetched\":{},\"files_removed\":{},\"deferred\":{}}}",
-                              static_cast<uint64_t>(generation_), report_.projects_synced,
-                              report_.files_fetched, report_.bytes_fetched, report_.files_removed,
-                              report_.deferred.size()));
+                  fmt::format("{{\"generation\":{},\"finished\":\"{:%Y-%m-%dT%H:%M:%SZ}\","
+                              "\"projects_synced\":{},\"files_fetched\":{},\"bytes_fetched\":{},"
+                              "\"files_removed\":{},\"pages_written\":{},\"deferred\":{},"
+                              "\"interrupted\":{},\"seconds\":{:.1f}}}",
+                              static_cast<uint64_t>(generation_), finished,
+                              report_.projects_synced, report_.files_fetched,
+                              report_.bytes_fetched, report_.files_removed, report_.pages_written,
+                              report_.deferred.size(), report_.interrupted,
+                              std::chrono::duration<double>(Clock::now() - started_).count()));
     return db_->Write(std::move(batch));
   });
   if (!recorded) {

@@ -206,12 +206,15 @@ struct MetadataDb::Impl {
     return {};
   }
 
-  Result<void> CheckSchema() {
+  Result<void> CheckSchema(bool read_only) {
     auto stored = Get(Family::kMeta, keys::kSchemaVersion);
     if (!stored) {
       return tl::unexpected(stored.error());
     }
     const std::string expected = std::to_string(kSchemaVersion);
+    if (!stored->has_value() && read_only) {
+      return {};  // a database that was never written to
+    }
     if (!stored->has_value()) {
       rocksdb::WriteOptions options;
       options.sync = true;
@@ -245,14 +248,28 @@ MetadataDb::MetadataDb(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MetadataDb::~MetadataDb() = default;
 
 Result<std::unique_ptr<MetadataDb>> MetadataDb::Open(const fs::path& dir) {
+  return OpenWithMode(dir, /*read_only=*/false);
+}
+
+Result<std::unique_ptr<MetadataDb>> MetadataDb::OpenReadOnly(const fs::path& dir) {
+  return OpenWithMode(dir, /*read_only=*/true);
+}
+
+Result<std::unique_ptr<MetadataDb>> MetadataDb::OpenWithMode(const fs::path& dir, bool read_only) {
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    return tl::unexpected(Error{ec, "create metadata db directory " + dir.string()});
+  if (read_only) {
+    if (!fs::exists(dir / "CURRENT", ec)) {
+      return tl::unexpected(MakeError(Errc::kNotFound, "no metadata db at " + dir.string()));
+    }
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) {
+      return tl::unexpected(Error{ec, "create metadata db directory " + dir.string()});
+    }
   }
   rocksdb::Options options;
-  options.create_if_missing = true;
-  options.create_missing_column_families = true;
+  options.create_if_missing = !read_only;
+  options.create_missing_column_families = !read_only;
   options.keep_log_file_num = 4;
 
   // Every existing family must be opened, including ones a newer schema added; the schema check
@@ -280,8 +297,19 @@ Result<std::unique_ptr<MetadataDb>> MetadataDb::Open(const fs::path& dir) {
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   rocksdb::DB* raw_db = nullptr;
+  if (read_only) {
+    // A reader beside a running sync: no lock, a consistent view as of the open.
+    descriptors.erase(std::remove_if(descriptors.begin(), descriptors.end(),
+                                     [&](const rocksdb::ColumnFamilyDescriptor& d) {
+                                       return std::find(names.begin(), names.end(), d.name) ==
+                                                  names.end();
+                                     }),
+                      descriptors.end());
+  }
   rocksdb::Status status =
-      rocksdb::DB::Open(options, dir.string(), descriptors, &impl->handles, &raw_db);
+      read_only ? rocksdb::DB::OpenForReadOnly(options, dir.string(), descriptors, &impl->handles,
+                                               &raw_db)
+                : rocksdb::DB::Open(options, dir.string(), descriptors, &impl->handles, &raw_db);
   if (!status.ok()) {
     return tl::unexpected(StatusError(status, "open metadata db " + dir.string()));
   }
@@ -293,10 +321,29 @@ Result<std::unique_ptr<MetadataDb>> MetadataDb::Open(const fs::path& dir) {
       }
     }
   }
-  if (auto schema = impl->CheckSchema(); !schema) {
+  if (auto schema = impl->CheckSchema(read_only); !schema) {
     return tl::unexpected(schema.error());
   }
   return std::unique_ptr<MetadataDb>(new MetadataDb(std::move(impl)));
+}
+
+Result<FileTotals> MetadataDb::TotalFiles() const {
+  FileTotals totals;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->Cf(Family::kFiles)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto record = DecodeFileRecord(ToView(it->value()));
+    if (!record) {
+      return tl::unexpected(
+          impl_->Corrupt(record.error(), Family::kFiles, std::string(ToView(it->key()))));
+    }
+    ++totals.files;
+    totals.bytes += record->size;
+  }
+  if (!it->status().ok()) {
+    return tl::unexpected(StatusError(it->status(), "scan " + impl_->dir.string() + " files"));
+  }
+  return totals;
 }
 
 Result<std::optional<ProjectRecord>> MetadataDb::GetProject(std::string_view name) const {

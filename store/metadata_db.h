@@ -67,6 +67,11 @@ class WriteBatch {
   std::unique_ptr<Impl> impl_;
 };
 
+struct FileTotals {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+};
+
 class MetadataDb {
  public:
   // The schema this build writes and reads (meta "schema_version").
@@ -83,6 +88,12 @@ class MetadataDb {
   // Errc::kIo, kNoSpace, kDatabase for other RocksDB failures; system codes when `dir` cannot be
   // created. Details name `dir`.
   [[nodiscard]] static Result<std::unique_ptr<MetadataDb>> Open(const std::filesystem::path& dir);
+
+  // Opens an existing database for reading only, without taking its lock, so it can be read while
+  // a sync writes it (the view is the state at the open). Writes fail.
+  // Errors: Errc::kNotFound when `dir` holds no database; as Open otherwise.
+  [[nodiscard]] static Result<std::unique_ptr<MetadataDb>> OpenReadOnly(
+      const std::filesystem::path& dir);
 
   // Errors (all reads): Errc::kCorrupt when a stored value does not decode (the detail names the
   // key); Errc::kIo, kDatabase for RocksDB failures.
@@ -108,6 +119,9 @@ class MetadataDb {
   // The exact number of project records. Cost: a scan of the projects keys.
   [[nodiscard]] Result<uint64_t> CountProjects() const;
 
+  // The number of file records and the sum of their sizes. Cost: a scan of the files family.
+  [[nodiscard]] Result<FileTotals> TotalFiles() const;
+
   // Applies `batch` atomically and durably (WriteOptions::sync = true).
   // Errors: the batch's own error (Errc::kInvalidArgument) without writing anything;
   // Errc::kNoSpace, kIo, kDatabase from RocksDB.
@@ -118,6 +132,8 @@ class MetadataDb {
  private:
   struct Impl;
   explicit MetadataDb(std::unique_ptr<Impl> impl);
+  static Result<std::unique_ptr<MetadataDb>> OpenWithMode(const std::filesystem::path& dir,
+                                                          bool read_only);
 
   std::unique_ptr<Impl> impl_;
 };

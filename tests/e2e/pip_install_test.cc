@@ -186,6 +186,37 @@ TEST(SyncExitTest, DeferredProjectsExitOneNameEachAndTheRestIsServed) {
   const CommandResult second = RunCommand(sync);
   EXPECT_EQ(second.exit_code, 1) << second.err;
   EXPECT_NE(second.out.find("4 deferred"), std::string::npos) << second.out;
+
+  // `cistern status --json` reports them for monitoring.
+  const CommandResult status =
+      RunCommand({CisternBinary(), "status", "--mirror", mirror.string(), "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  simdjson::dom::parser parser;
+  simdjson::dom::element json;
+  ASSERT_EQ(parser.parse(status.out).get(json), simdjson::SUCCESS) << status.out;
+  EXPECT_EQ(json["generation"].get_uint64().value_unsafe(), 2u);
+  EXPECT_TRUE(json["serial"].is_null()) << "not complete for any upstream serial: " << status.out;
+  EXPECT_EQ(json["projects"].get_uint64().value_unsafe(), 32u);
+  EXPECT_GT(json["files"].get_uint64().value_unsafe(), 500u);
+  EXPECT_GT(json["bytes"].get_uint64().value_unsafe(), 10u << 20);
+  std::vector<std::string> deferred;
+  simdjson::dom::array names;
+  ASSERT_EQ(json["deferred"].get_array().get(names), simdjson::SUCCESS);
+  for (simdjson::dom::element name : names) {
+    deferred.emplace_back(name.get_string().value_unsafe());
+  }
+  EXPECT_EQ(deferred, (std::vector<std::string>{"fault-bad-hash", "fault-bad-metadata",
+                                                "fault-bad-page", "fault-missing-file"}));
+  EXPECT_EQ(json["last_run"]["deferred"].get_uint64().value_unsafe(), 4u);
+}
+
+TEST(StatusTest, StatusOfADirectoryWithoutAMirrorIsAUsageError) {
+  TempDir temp;
+  const CommandResult status =
+      RunCommand({CisternBinary(), "status", "--mirror", (temp.path() / "none").string()});
+  EXPECT_EQ(status.exit_code, 2);
+  EXPECT_NE(status.err.find("no cistern mirror at"), std::string::npos) << status.err;
+  EXPECT_FALSE(fs::exists(temp.path() / "none"));
 }
 
 }  // namespace

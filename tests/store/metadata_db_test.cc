@@ -272,5 +272,46 @@ TEST_F(MetadataDbTest, CorruptValueIsReportedWithItsKey) {
                 " projects[\"numpy\"]: project record value: truncated in field name (8 bytes)");
 }
 
+TEST_F(MetadataDbTest, TotalFilesCountsRecordsAndSumsSizes) {
+  WriteBatch batch;
+  batch.PutFile(File("foo", "packages/aa/bb/x/foo-1.0.tar.gz", 100));
+  batch.PutFile(File("foo", "packages/aa/bb/y/foo-1.1.tar.gz", 250));
+  batch.PutFile(File("bar", "packages/cc/dd/z/bar-2.0.zip", 7));
+  ASSERT_TRUE(IsOk(db_->Write(std::move(batch))));
+  auto totals = db_->TotalFiles();
+  ASSERT_TRUE(IsOk(totals));
+  EXPECT_EQ(totals->files, 3u);
+  EXPECT_EQ(totals->bytes, 357u);
+}
+
+TEST_F(MetadataDbTest, ReadOnlyOpenReadsBesideTheWriterAndCannotWrite) {
+  WriteBatch batch;
+  batch.PutProject(Project("foo", 7));
+  batch.PutMeta("generation", "3");
+  ASSERT_TRUE(IsOk(db_->Write(std::move(batch))));
+
+  // The writer (db_) stays open and holds the RocksDB lock.
+  auto reader = MetadataDb::OpenReadOnly(dir_ / "state" / "db");
+  ASSERT_TRUE(IsOk(reader));
+  auto project = (*reader)->GetProject("foo");
+  ASSERT_TRUE(IsOk(project));
+  ASSERT_TRUE(project->has_value());
+  EXPECT_EQ((*project)->serial, Serial{7});
+  EXPECT_EQ((*reader)->GetMeta("generation").value(), std::optional<std::string>("3"));
+
+  WriteBatch write;
+  write.PutMeta("generation", "4");
+  EXPECT_FALSE((*reader)->Write(std::move(write)).has_value());
+}
+
+TEST(MetadataDbReadOnlyTest, ReadOnlyOpenOfAMissingDatabaseIsNotFound) {
+  TempDir dir;
+  auto reader = MetadataDb::OpenReadOnly(dir.path() / "nothing-here");
+  ASSERT_FALSE(reader.has_value());
+  EXPECT_EQ(reader.error().code, make_error_code(Errc::kNotFound));
+  EXPECT_NE(reader.error().detail.find("nothing-here"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "nothing-here"));
+}
+
 }  // namespace
 }  // namespace cistern::store

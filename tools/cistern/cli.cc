@@ -10,6 +10,7 @@
 #include "tools/cistern/config_file.h"
 #include "tools/cistern/exit_code.h"
 #include "tools/cistern/logging.h"
+#include "tools/cistern/status_command.h"
 #include "tools/cistern/sync_command.h"
 #include "tools/cistern/version.h"
 
@@ -25,6 +26,7 @@ constexpr const char* kFooter =
     "  cistern sync --mirror /srv/pypi                 mirror all of https://pypi.org\n"
     "  cistern sync --mirror /srv/pypi requests numpy  only these projects\n"
     "  cistern sync --mirror /srv/pypi --dry-run       show what would change\n"
+    "  cistern status --mirror /srv/pypi --json        what the mirror holds, for monitoring\n"
     "  cistern --config /etc/cistern/cistern.toml -q sync     nightly, from cron\n"
     "\nServe <mirror>/web with config/nginx/cistern-site.conf, then:\n"
     "  pip install --index-url https://your-mirror/simple/ PACKAGE\n"
@@ -78,6 +80,17 @@ int RunCli(int argc, char** argv) {
       sync->add_option("--jobs", jobs, "Projects synced at once (default 8; config: [sync] jobs)")
           ->check(CLI::Range(1, 256));
   sync->add_flag("--dry-run", sync_flags.dry_run, "Show what would be synced; change nothing");
+
+  StatusFlags status_flags;
+  std::string status_mirror;
+  CLI::App* status = app.add_subcommand(
+      "status",
+      "Show what the mirror holds (generation, upstream serial, projects, files, bytes) and how\n"
+      "the last sync went, including the projects it deferred. Safe while a sync runs.");
+  CLI::Option* status_mirror_option =
+      status->add_option("--mirror", status_mirror, "Mirror directory (config: [mirror] path)");
+  status->add_flag("--json", status_flags.json,
+                   "One JSON object: generation, serial, projects, files, bytes, deferred, last_run");
 
   try {
     app.parse(argc, argv);
@@ -141,6 +154,12 @@ int RunCli(int argc, char** argv) {
       sync_flags.jobs = jobs;
     }
     return RunSyncCommand(config, sync_flags, global.quiet);
+  }
+  if (status->parsed()) {
+    if (status_mirror_option->count() > 0) {
+      status_flags.mirror = status_mirror;
+    }
+    return RunStatusCommand(config, status_flags);
   }
   return kExitUsage;
 }

@@ -1,0 +1,81 @@
+#include "engine/status.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "engine/internal/run_record.h"
+#include "engine/render/escape.h"
+#include "store/metadata_db.h"
+
+namespace cistern::engine {
+namespace {
+
+std::optional<int64_t> ParseInt(const std::optional<std::string>& text) {
+  if (!text) {
+    return std::nullopt;
+  }
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || end != text->data() + text->size()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+Result<MirrorStatus> ReadStatus(const std::filesystem::path& mirror) {
+  auto db = store::MetadataDb::OpenReadOnly(mirror / "state" / "db");
+  if (!db) {
+    if (db.error().code == store::Errc::kNotFound) {
+      return tl::make_unexpected(MakeError(
+          Errc::kConfig, fmt::format("no cistern mirror at {} (run `cistern sync --mirror {}` "
+                                     "first)",
+                                     mirror.string(), mirror.string())));
+    }
+    return tl::make_unexpected(FromStore(db.error()));
+  }
+  MirrorStatus status;
+  auto generation = (*db)->GetMeta(kMetaGeneration);
+  auto serial = (*db)->GetMeta(kMetaSerial);
+  auto deferred = (*db)->GetMeta(kMetaDeferred);
+  auto last_run = (*db)->GetMeta(kMetaLastRun);
+  auto projects = (*db)->CountProjects();
+  auto totals = (*db)->TotalFiles();
+  for (const store::Error* error :
+       {generation ? nullptr : &generation.error(), serial ? nullptr : &serial.error(), deferred ? nullptr : &deferred.error(),
+        last_run ? nullptr : &last_run.error(), projects ? nullptr : &projects.error(),
+        totals ? nullptr : &totals.error()}) {
+    if (error != nullptr) {
+      return tl::make_unexpected(FromStore(*error));
+    }
+  }
+  status.generation = static_cast<uint64_t>(ParseInt(*generation).value_or(0));
+  status.serial = ParseInt(*serial);
+  status.projects = *projects;
+  status.files = totals->files;
+  status.bytes = totals->bytes;
+  status.deferred = SplitDeferred(deferred->value_or(""));
+  status.last_run = last_run->value_or("{}");
+  return status;
+}
+
+std::string StatusJson(const MirrorStatus& status) {
+  std::string out = fmt::format("{{\"generation\":{},\"serial\":", status.generation);
+  out += status.serial ? std::to_string(*status.serial) : "null";
+  out += fmt::format(",\"projects\":{},\"files\":{},\"bytes\":{},\"deferred\":[", status.projects,
+                     status.files, status.bytes);
+  for (size_t i = 0; i < status.deferred.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    AppendJsonString(out, status.deferred[i]);
+  }
+  out += "],\"last_run\":";
+  out += status.last_run;
+  out += "}\n";
+  return out;
+}
+
+}  // namespace cistern::engine
