@@ -709,8 +709,10 @@ net::Task<Result<void>> SyncRun::WriteRoot() {
     store::WriteBatch batch;
     for (const auto& [path, body] :
          {std::pair{&json_path, &json}, std::pair{&v1_html_path, &html}, std::pair{&html_path, &html}}) {
-      batch.AddJournal(store::JournalEntry{generation_, path->str(), store::JournalAction::kReplaced,
-                                           body->size(), store::Sha256Of(Bytes(*body))});
+      batch.AddJournal(store::JournalEntry{
+          generation_, path->str(),
+          previous->has_value() ? store::JournalAction::kReplaced : store::JournalAction::kAdded,
+          body->size(), store::Sha256Of(Bytes(*body))});
     }
     batch.PutMeta(kMetaRootHash, hash);
     if (auto ok = db_->Write(std::move(batch)); !ok) {

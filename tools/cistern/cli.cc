@@ -9,6 +9,7 @@
 
 #include "tools/cistern/config_file.h"
 #include "tools/cistern/exit_code.h"
+#include "tools/cistern/log_command.h"
 #include "tools/cistern/logging.h"
 #include "tools/cistern/status_command.h"
 #include "tools/cistern/sync_command.h"
@@ -92,6 +93,17 @@ int RunCli(int argc, char** argv) {
   status->add_flag("--json", status_flags.json,
                    "One JSON object: generation, serial, projects, files, bytes, deferred, last_run");
 
+  LogFlags log_flags;
+  std::string log_mirror;
+  CLI::App* log_command = app.add_subcommand(
+      "log",
+      "Print the change journal: every path a sync added, replaced or removed under web/, with\n"
+      "its generation, size and SHA-256 (the audit trail; a delta export covers the same range).");
+  CLI::Option* log_mirror_option =
+      log_command->add_option("--mirror", log_mirror, "Mirror directory (config: [mirror] path)");
+  log_command->add_option("--since", log_flags.since, "First generation to show (default: all)");
+  log_command->add_flag("--json", log_flags.json, "One JSON object per line");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -154,6 +166,12 @@ int RunCli(int argc, char** argv) {
       sync_flags.jobs = jobs;
     }
     return RunSyncCommand(config, sync_flags, global.quiet);
+  }
+  if (log_command->parsed()) {
+    if (log_mirror_option->count() > 0) {
+      log_flags.mirror = log_mirror;
+    }
+    return RunLogCommand(config, log_flags);
   }
   if (status->parsed()) {
     if (status_mirror_option->count() > 0) {

@@ -1,0 +1,65 @@
+#include "engine/change_log.h"
+
+#include <fmt/format.h>
+
+#include "engine/render/escape.h"
+#include "store/metadata_db.h"
+
+namespace cistern::engine {
+namespace {
+
+std::string ActionName(store::JournalAction action) {
+  switch (action) {
+    case store::JournalAction::kAdded:
+      return "added";
+    case store::JournalAction::kReplaced:
+      return "replaced";
+    case store::JournalAction::kRemoved:
+      return "removed";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+Result<void> ReadChangeLog(const std::filesystem::path& mirror, uint64_t since,
+                           const std::function<bool(const ChangeLogEntry&)>& fn) {
+  auto db = store::MetadataDb::OpenReadOnly(mirror / "state" / "db");
+  if (!db) {
+    if (db.error().code == store::Errc::kNotFound) {
+      return tl::make_unexpected(MakeError(
+          Errc::kConfig, fmt::format("no cistern mirror at {} (run `cistern sync --mirror {}` "
+                                     "first)",
+                                     mirror.string(), mirror.string())));
+    }
+    return tl::make_unexpected(FromStore(db.error()));
+  }
+  auto read = (*db)->ForEachJournal(store::Generation{since}, [&fn](const store::JournalEntry& e) {
+    ChangeLogEntry entry{static_cast<uint64_t>(e.generation), ActionName(e.action), e.path,
+                         e.size, std::nullopt};
+    if (e.sha256) {
+      entry.sha256 = e.sha256->Hex();
+    }
+    return fn(entry);
+  });
+  if (!read) {
+    return tl::make_unexpected(FromStore(read.error()));
+  }
+  return {};
+}
+
+std::string ChangeLogJson(const ChangeLogEntry& entry) {
+  std::string out = fmt::format("{{\"generation\":{},\"action\":\"{}\",\"path\":", entry.generation,
+                                entry.action);
+  AppendJsonString(out, entry.path);
+  out += fmt::format(",\"size\":{},\"sha256\":", entry.size);
+  if (entry.sha256) {
+    AppendJsonString(out, *entry.sha256);
+  } else {
+    out += "null";
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace cistern::engine
