@@ -139,7 +139,7 @@ TEST_F(CliTest, UnknownOptionIsAUsageError) {
 TEST_F(CliTest, UnknownSubcommandIsAUsageError) {
   CommandResult result = RunCistern(cwd_, {"synk"});
   EXPECT_EQ(result.exit_code, 2) << Describe(result);
-  EXPECT_THAT(result.err, HasSubstr("unknown command \"synk\" (commands: sync, log, status)"));
+  EXPECT_THAT(result.err, HasSubstr("unknown command \"synk\" (commands: sync, status, log)"));
 }
 
 TEST_F(CliTest, JobsOutOfRangeOnTheCommandLineIsAUsageError) {
