@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/internal/read_only_db.h"
 #include "engine/render/escape.h"
 #include "store/metadata_db.h"
 
@@ -24,15 +25,9 @@ std::string ActionName(store::JournalAction action) {
 
 Result<void> ReadChangeLog(const std::filesystem::path& mirror, uint64_t since,
                            const std::function<bool(const ChangeLogEntry&)>& fn) {
-  auto db = store::MetadataDb::OpenReadOnly(mirror / "state" / "db");
+  auto db = OpenMirrorDbReadOnly(mirror);
   if (!db) {
-    if (db.error().code == store::Errc::kNotFound) {
-      return tl::make_unexpected(MakeError(
-          Errc::kConfig, fmt::format("no cistern mirror at {} (run `cistern sync --mirror {}` "
-                                     "first)",
-                                     mirror.string(), mirror.string())));
-    }
-    return tl::make_unexpected(FromStore(db.error()));
+    return tl::make_unexpected(db.error());
   }
   auto read = (*db)->ForEachJournal(store::Generation{since}, [&fn](const store::JournalEntry& e) {
     ChangeLogEntry entry{static_cast<uint64_t>(e.generation), ActionName(e.action), e.path,

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/internal/read_only_db.h"
 #include "engine/internal/run_record.h"
 #include "engine/render/escape.h"
 #include "store/metadata_db.h"
@@ -26,15 +27,9 @@ std::optional<int64_t> ParseInt(const std::optional<std::string>& text) {
 }  // namespace
 
 Result<MirrorStatus> ReadStatus(const std::filesystem::path& mirror) {
-  auto db = store::MetadataDb::OpenReadOnly(mirror / "state" / "db");
+  auto db = OpenMirrorDbReadOnly(mirror);
   if (!db) {
-    if (db.error().code == store::Errc::kNotFound) {
-      return tl::make_unexpected(MakeError(
-          Errc::kConfig, fmt::format("no cistern mirror at {} (run `cistern sync --mirror {}` "
-                                     "first)",
-                                     mirror.string(), mirror.string())));
-    }
-    return tl::make_unexpected(FromStore(db.error()));
+    return tl::make_unexpected(db.error());
   }
   MirrorStatus status;
   auto generation = (*db)->GetMeta(kMetaGeneration);

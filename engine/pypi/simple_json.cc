@@ -227,6 +227,16 @@ Parsed<Meta> ParseMeta(sj::value& value) {
   return meta;
 }
 
+// Stores what `parsed` holds in `out`, or passes its failure on.
+template <class T, class U>
+Parsed<void> Into(T& out, Parsed<U> parsed) {
+  if (!parsed) {
+    return tl::make_unexpected(parsed.error());
+  }
+  out = std::move(*parsed);
+  return {};
+}
+
 // Iterates the elements of an array, calling `fn(value, index)` until it fails.
 template <class Fn>
 Parsed<void> ForEachElement(sj::value& value, std::string_view where, Fn&& fn) {
@@ -331,22 +341,13 @@ Parsed<IndexEntry> ParseIndexEntry(sj::value& value, size_t index) {
   bool has_name = false;
   auto parsed = ForEachField(value, where, [&](std::string_view key, sj::value field) -> Parsed<void> {
     if (key == "name") {
-      auto name = String(field, where + ".name");
-      if (!name) {
-        return tl::make_unexpected(name.error());
-      }
-      entry.name = std::move(*name);
       has_name = true;
-    } else if (key == "_last-serial") {
-      auto serial = Integer(field, where + "._last-serial");
-      if (!serial) {
-        return tl::make_unexpected(serial.error());
-      }
-      entry.last_serial = *serial;
-    } else {
-      return Validate(field, where);
+      return Into(entry.name, String(field, where + ".name"));
     }
-    return {};
+    if (key == "_last-serial") {
+      return Into(entry.last_serial, Integer(field, where + "._last-serial"));
+    }
+    return Validate(field, where);
   });
   if (!parsed) {
     return tl::make_unexpected(parsed.error());
@@ -368,67 +369,38 @@ Parsed<UpstreamFile> ParseFile(sj::value& value, size_t index) {
   auto parsed = ForEachField(value, where, [&](std::string_view key, sj::value field) -> Parsed<void> {
     const std::string here = fmt::format("{}.{}", where, key);
     if (key == "filename") {
-      auto text = String(field, here);
-      if (!text) {
-        return tl::make_unexpected(text.error());
-      }
-      file.filename = std::move(*text);
       has_filename = true;
-    } else if (key == "url") {
-      auto text = String(field, here);
-      if (!text) {
-        return tl::make_unexpected(text.error());
-      }
-      file.url = std::move(*text);
-      has_url = true;
-    } else if (key == "hashes") {
-      auto hashes = HashMap(field, here);
-      if (!hashes) {
-        return tl::make_unexpected(hashes.error());
-      }
-      file.hashes = std::move(*hashes);
-      has_hashes = true;
-    } else if (key == "requires-python") {
-      auto text = NullableString(field, here);
-      if (!text) {
-        return tl::make_unexpected(text.error());
-      }
-      file.requires_python = std::move(*text);
-    } else if (key == "size") {
-      auto size = Unsigned(field, here);
-      if (!size) {
-        return tl::make_unexpected(size.error());
-      }
-      file.size = *size;
-    } else if (key == "upload-time") {
-      auto text = NullableString(field, here);
-      if (!text) {
-        return tl::make_unexpected(text.error());
-      }
-      file.upload_time = std::move(*text);
-    } else if (key == "yanked") {
-      auto yanked = ParseYanked(field, here);
-      if (!yanked) {
-        return tl::make_unexpected(yanked.error());
-      }
-      file.yanked = std::move(*yanked);
-    } else if (key == "core-metadata") {
-      auto metadata = ParseCoreMetadata(field, here);
-      if (!metadata) {
-        return tl::make_unexpected(metadata.error());
-      }
-      core_metadata = *metadata;
-    } else if (key == "dist-info-metadata") {
-      auto metadata = ParseCoreMetadata(field, here);
-      if (!metadata) {
-        return tl::make_unexpected(metadata.error());
-      }
-      dist_info_metadata = *metadata;
-    } else {
-      // PEP 714: `data-dist-info-metadata` is a Warehouse naming bug; ignored like any unknown key.
-      return Validate(field, here);
+      return Into(file.filename, String(field, here));
     }
-    return {};
+    if (key == "url") {
+      has_url = true;
+      return Into(file.url, String(field, here));
+    }
+    if (key == "hashes") {
+      has_hashes = true;
+      return Into(file.hashes, HashMap(field, here));
+    }
+    if (key == "requires-python") {
+      return Into(file.requires_python, NullableString(field, here));
+    }
+    if (key == "size") {
+      return Into(file.size, Unsigned(field, here));
+    }
+    if (key == "upload-time") {
+      return Into(file.upload_time, NullableString(field, here));
+    }
+    if (key == "yanked") {
+      return Into(file.yanked, ParseYanked(field, here));
+    }
+    if (key == "core-metadata") {
+      return Into(core_metadata, ParseCoreMetadata(field, here));
+    }
+    if (key == "dist-info-metadata") {
+      return Into(dist_info_metadata, ParseCoreMetadata(field, here));
+    }
+    // PEP 714: `data-dist-info-metadata` is a Warehouse naming bug; checked and ignored like any
+    // unknown key.
+    return Validate(field, here);
   });
   if (!parsed) {
     return tl::make_unexpected(parsed.error());
@@ -450,21 +422,12 @@ Parsed<ProjectStatus> ParseStatus(sj::value& value) {
   ProjectStatus status;
   auto parsed = ForEachField(value, "project-status", [&](std::string_view key, sj::value field) -> Parsed<void> {
     if (key == "status") {
-      auto text = String(field, "project-status.status");
-      if (!text) {
-        return tl::make_unexpected(text.error());
-      }
-      status.status = std::move(*text);
-    } else if (key == "reason") {
-      auto text = NullableString(field, "project-status.reason");
-      if (!text) {
-        return tl::make_unexpected(text.error());
-      }
-      status.reason = std::move(*text);
-    } else {
-      return Validate(field, "project-status");
+      return Into(status.status, String(field, "project-status.status"));
     }
-    return {};
+    if (key == "reason") {
+      return Into(status.reason, NullableString(field, "project-status.reason"));
+    }
+    return Validate(field, "project-status");
   });
   if (!parsed) {
     return tl::make_unexpected(parsed.error());
@@ -579,11 +542,7 @@ Result<ProjectPage> SimpleJsonParser::ParseProject(std::string& body) {
       page.last_serial = meta->last_serial;
       has_meta = true;
     } else if (key == "name") {
-      auto name = String(value, "name");
-      if (!name) {
-        return tl::make_unexpected(name.error());
-      }
-      page.name = std::move(*name);
+      return Into(page.name, String(value, "name"));
     } else if (key == "versions") {
       return ForEachElement(value, "versions", [&](sj::value& element, size_t index) -> Parsed<void> {
         auto version = String(element, fmt::format("versions[{}]", index));
@@ -604,11 +563,7 @@ Result<ProjectPage> SimpleJsonParser::ParseProject(std::string& body) {
         return {};
       });
     } else if (key == "project-status") {
-      auto status = ParseStatus(value);
-      if (!status) {
-        return tl::make_unexpected(status.error());
-      }
-      page.status = std::move(*status);
+      return Into(page.status, ParseStatus(value));
     } else {
       return Validate(value, key);
     }

@@ -20,15 +20,9 @@ namespace fs = std::filesystem;
 using testing::CisternBinary;
 using testing::CommandResult;
 using testing::NginxUpstream;
+using testing::ReadFile;
 using testing::RunCommand;
 using testing::TempDir;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 TEST(LogTest, JournalListsEveryFileOfTheTreeOnceAndANoChangeRunAddsNothing) {
   TempDir temp;

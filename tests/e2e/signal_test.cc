@@ -30,15 +30,9 @@ using Clock = std::chrono::steady_clock;
 using testing::CisternBinary;
 using testing::NginxUpstream;
 using testing::NginxUpstreamOptions;
+using testing::ReadFile;
 using testing::RunCommand;
 using testing::TempDir;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 std::string PercentDecode(std::string_view text) {
   std::string out;

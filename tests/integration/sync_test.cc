@@ -30,15 +30,9 @@ using testing::LoadManifest;
 using testing::Manifest;
 using testing::NginxUpstream;
 using testing::NginxUpstreamOptions;
+using testing::ReadFile;
 using testing::RunTask;
 using testing::TempDir;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 std::string Sha256Hex(std::string_view bytes) {
   return store::Sha256Of(store::AsBytes(bytes)).Hex();

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <iterator>
 #include <tuple>
@@ -148,6 +149,13 @@ std::string SourceDir() {
     return from_env;
   }
   return CISTERN_SOURCE_DIR_DEFAULT;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
 }
 
 std::string BinaryDir() {

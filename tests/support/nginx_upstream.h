@@ -46,6 +46,9 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// The bytes of the file at `path`; empty when it cannot be read.
+std::string ReadFile(const std::filesystem::path& path);
+
 struct CommandResult {
   int exit_code = -1;  // exit status; 128 + signal if killed; -1 if it could not run
   std::string out;     // everything written to stdout
