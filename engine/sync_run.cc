@@ -11,11 +11,13 @@
 #include <fmt/format.h>
 
 #include "engine/http_upstream.h"
+#include "engine/project_sync.h"
 #include "engine/pypi/file_location.h"
 #include "engine/internal/log.h"
 #include "engine/internal/run_record.h"
 #include "engine/render/project_page.h"
 #include "engine/render/root_index.h"
+#include "store/bytes.h"
 #include "store/lock_file.h"
 #include "store/metadata_db.h"
 
@@ -24,39 +26,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-
-// One project to look at in this run.
-struct Candidate {
-  ProjectName name;
-  std::string display_name;
-  std::optional<int64_t> serial;  // what the index root promised
-  std::optional<store::ProjectRecord> stored;
-};
-
-// What one project's downloads produced: a file is `available` when it is on disk and recorded.
-struct FileOutcome {
-  bool available = false;
-  bool fetched = false;
-  store::Sha256Digest sha256;
-  uint64_t size = 0;
-  bool metadata_available = false;
-  bool metadata_fetched = false;
-  store::Sha256Digest metadata_sha256;
-  uint64_t metadata_size = 0;
-  std::optional<Error> error;           // the file itself failed
-  std::optional<Error> metadata_error;  // only its .metadata failed
-};
-
-std::span<const uint8_t> Bytes(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
-
-store::RelativePath PagePath(const ProjectName& name, std::string_view file) {
-  // A ProjectName is a valid single segment, so this cannot fail.
-  auto path = store::RelativePath::Parse(fmt::format("simple/{}/{}", name.str(), file));
-  assert(path.has_value());
-  return std::move(*path);
-}
 
 store::RelativePath RootPath(std::string_view file) {
   auto path = store::RelativePath::Parse(fmt::format("simple/{}", file));
@@ -90,15 +59,8 @@ class SyncRun {
 
  private:
   Result<void> OpenMirror();
-  Result<std::vector<Candidate>> SelectCandidates(const RootIndex& index);
-  net::Task<void> Worker(std::shared_ptr<size_t> next, const std::vector<Candidate>* candidates);
-  net::Task<void> SyncProject(const Candidate& candidate);
-  net::Task<Result<FetchedPage>> FetchFreshPage(const Candidate& candidate);
-  net::Task<void> DownloadWorker(std::shared_ptr<size_t> next, const Candidate* candidate,
-                                 const ProjectPlan* plan, std::vector<FileOutcome>* outcomes);
-  net::Task<void> FetchOne(const Candidate& candidate, const PlannedFile& file,
-                           FileOutcome& outcome);
-  store::Result<std::optional<store::FileRecord>> RecordedOnDisk(const store::RelativePath& path);
+  Result<std::vector<ProjectToSync>> SelectCandidates(const RootIndex& index);
+  net::Task<void> Worker(std::shared_ptr<size_t> next, const std::vector<ProjectToSync>* candidates);
   net::Task<Result<void>> WriteRoot();
   net::Task<Result<void>> FinishRun();
 
@@ -119,9 +81,9 @@ class SyncRun {
   std::unique_ptr<net::Client> client_;
   std::unique_ptr<Upstream> upstream_;
   std::unique_ptr<Downloader> downloader_;
+  std::unique_ptr<ProjectSync> projects_;
   store::Generation generation_{};
   Clock::time_point started_ = Clock::now();
-  std::optional<Error> fatal_;  // a local error that ends the run
   SyncReport report_;
 };
 
@@ -170,13 +132,13 @@ Result<void> SyncRun::OpenMirror() {
 }
 
 // Validates names, applies the project filter and diffs serials against the database.
-Result<std::vector<Candidate>> SyncRun::SelectCandidates(const RootIndex& index) {
+Result<std::vector<ProjectToSync>> SyncRun::SelectCandidates(const RootIndex& index) {
   std::unordered_set<std::string> wanted;
   for (const std::string& requested : options_.projects) {
     wanted.insert(NormalizeProjectName(requested));
   }
   std::unordered_set<std::string> seen;
-  std::vector<Candidate> candidates;
+  std::vector<ProjectToSync> candidates;
   for (const IndexEntry& entry : index.projects) {
     auto name = ProjectName::Parse(entry.name);
     if (!name) {
@@ -206,7 +168,7 @@ Result<std::vector<Candidate>> SyncRun::SelectCandidates(const RootIndex& index)
     const bool changed = !stored || !entry.last_serial ||
                          static_cast<int64_t>(stored->serial) < *entry.last_serial;
     if (changed) {
-      candidates.push_back(Candidate{std::move(*name), entry.name, entry.last_serial,
+      candidates.push_back(ProjectToSync{std::move(*name), entry.name, entry.last_serial,
                                      std::move(stored)});
     }
   }
@@ -252,7 +214,7 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   }
   report_.projects_changed = candidates->size();
   if (options_.dry_run) {
-    for (const Candidate& candidate : *candidates) {
+    for (const ProjectToSync& candidate : *candidates) {
       report_.would_sync.push_back(candidate.name.str());
     }
     report_.net = client_->stats();
@@ -263,6 +225,9 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   report_.generation = static_cast<uint64_t>(generation_);
   progress_.projects_total = candidates->size();
   downloader_ = std::make_unique<Downloader>(*upstream_, *tree_, disk_, options_.download);
+  projects_ = std::make_unique<ProjectSync>(ProjectSyncContext{
+      options_, *upstream_, *downloader_, *tree_, *db_, disk_, generation_, progress_, report_,
+      control_});
   {
     net::TaskGroup workers(co_await asio::this_coro::executor);
     auto next = std::make_shared<size_t>(0);
@@ -272,8 +237,8 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
     }
     co_await workers.Wait();
   }
-  if (fatal_) {
-    co_return tl::make_unexpected(*fatal_);
+  if (projects_->fatal()) {
+    co_return tl::make_unexpected(*projects_->fatal());
   }
   report_.interrupted = StopRequested();
   if (report_.interrupted) {
@@ -291,379 +256,13 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
 }
 
 net::Task<void> SyncRun::Worker(std::shared_ptr<size_t> next,
-                                const std::vector<Candidate>* candidates) {
+                                const std::vector<ProjectToSync>* candidates) {
   // Single-threaded executor: taking the next index needs no lock.
-  while (*next < candidates->size() && !fatal_ && !StopRequested()) {
-    const Candidate& candidate = (*candidates)[(*next)++];
-    co_await SyncProject(candidate);
+  while (*next < candidates->size() && !projects_->fatal() && !StopRequested()) {
+    const ProjectToSync& candidate = (*candidates)[(*next)++];
+    co_await projects_->SyncProject(candidate);
     ++progress_.projects_done;
   }
-}
-
-net::Task<Result<FetchedPage>> SyncRun::FetchFreshPage(const Candidate& candidate) {
-  std::chrono::milliseconds backoff = options_.page_backoff;
-  for (int attempt = 1;; ++attempt) {
-    auto page = co_await upstream_->FetchProject(candidate.name);
-    std::optional<Error> problem;
-    if (!page) {
-      if (!page.error().transient) {
-        co_return page;
-      }
-      problem = page.error();
-    } else if (page->found && candidate.serial && page->serial() &&
-               *page->serial() < *candidate.serial) {
-      // §1.8: a page older than the index promised is a stale CDN copy: never write it.
-      problem = MakeError(Errc::kStalePage,
-                          fmt::format("page serial {} is older than the index's {} (stale cache); "
-                                      "will retry next run",
-                                      *page->serial(), *candidate.serial),
-                          candidate.name.str());
-    } else {
-      co_return page;
-    }
-    auto state = co_await asio::this_coro::cancellation_state;
-    if (attempt >= options_.page_attempts || StopRequested() ||
-        state.cancelled() != asio::cancellation_type::none) {
-      co_return tl::make_unexpected(std::move(*problem));
-    }
-    Log()->warn("page retry project={} attempt={} reason=\"{}\"", candidate.name.str(), attempt,
-                problem->detail);
-    co_await net::SleepFor(backoff);
-    backoff *= 2;
-  }
-}
-
-net::Task<void> SyncRun::SyncProject(const Candidate& candidate) {
-  const std::string& name = candidate.name.str();
-  auto fetched = co_await FetchFreshPage(candidate);
-  if (!fetched) {
-    Error error = fetched.error();
-    error.project = name;
-    Log()->warn("project deferred project={} reason=\"{}\"", name, error.detail);
-    report_.deferred.push_back(std::move(error));
-    co_return;
-  }
-  if (!fetched->found) {
-    // Listed in the index but 404: the index may be newer than the page cache, or the project
-    // was just deleted. Deletions are decided by the index (issue 5); retry next run.
-    report_.deferred.push_back(MakeError(
-        Errc::kProjectPage,
-        fmt::format("GET {}: HTTP 404 although the index lists it; will retry next run",
-                    fetched->url.str()),
-        name));
-    co_return;
-  }
-
-  auto stored_files = co_await OnDisk([this, &name] { return db_->ProjectFiles(name); });
-  if (!stored_files) {
-    fatal_ = FromStore(stored_files.error(), name);
-    co_return;
-  }
-  const ProjectPlan plan =
-      PlanProject(candidate.name, fetched->page, fetched->url, *stored_files, options_.rules);
-  for (const RejectedFile& rejected : plan.rejected) {
-    Log()->warn("file rejected project={} reason=\"{}\"", name, rejected.error.detail);
-    report_.warnings.push_back(rejected.error);
-  }
-
-  // Fetch what is missing, a few files at a time.
-  std::vector<FileOutcome> outcomes(plan.files.size());
-  {
-    net::TaskGroup downloads(co_await asio::this_coro::executor);
-    auto next = std::make_shared<size_t>(0);
-    const size_t count =
-        std::min(std::max<size_t>(options_.downloads_per_project, 1), plan.files.size());
-    for (size_t i = 0; i < count; ++i) {
-      downloads.Spawn(DownloadWorker(next, &candidate, &plan, &outcomes));
-    }
-    co_await downloads.Wait();
-  }
-  if (fatal_) {
-    co_return;
-  }
-
-  // Record what landed, whatever happens to the page, so a deferred project does not fetch its
-  // files again next run.
-  store::WriteBatch batch;
-  std::map<std::string, const store::FileRecord*> stored_by_path;
-  for (const store::FileRecord& record : *stored_files) {
-    stored_by_path.emplace(record.path, &record);
-  }
-  auto record_file = [&](const store::RelativePath& path, const net::Url& url,
-                         const store::Sha256Digest& sha256, uint64_t size) {
-    const bool replaced = stored_by_path.contains(path.str());
-    batch.PutFile(store::FileRecord{path.str(), name, sha256, size, url.str(),
-                                    store::FileState::kPresent, generation_});
-    batch.AddJournal(store::JournalEntry{
-        generation_, path.str(),
-        replaced ? store::JournalAction::kReplaced : store::JournalAction::kAdded, size, sha256});
-  };
-  std::optional<Error> file_error;
-  std::optional<Error> metadata_error;
-  for (size_t i = 0; i < plan.files.size(); ++i) {
-    const PlannedFile& file = plan.files[i];
-    const FileOutcome& outcome = outcomes[i];
-    if (outcome.fetched) {
-      record_file(file.path, file.url, outcome.sha256, outcome.size);
-    }
-    if (outcome.metadata_fetched) {
-      record_file(file.metadata->path, file.metadata->url, outcome.metadata_sha256,
-                  outcome.metadata_size);
-    }
-    if (outcome.error && !file_error) {
-      file_error = outcome.error;
-    }
-    if (outcome.metadata_error && !metadata_error) {
-      metadata_error = outcome.metadata_error;
-    }
-  }
-
-  if (file_error) {
-    // Keep the previous page and files; the files that did land are recorded above.
-    if (!batch.empty()) {
-      auto written = co_await OnDisk([this, &batch] { return db_->Write(std::move(batch)); });
-      if (!written) {
-        fatal_ = FromStore(written.error(), name);
-        co_return;
-      }
-    }
-    Log()->warn("project deferred project={} reason=\"{}\"", name, file_error->Message());
-    report_.deferred.push_back(std::move(*file_error));
-    co_return;
-  }
-
-  // Render from what is on disk: a .metadata file is advertised only when present (§2.7).
-  MirrorProject mirror{.name = name,
-                       .serial = fetched->serial().has_value() ? fetched->serial() : candidate.serial,
-                       .versions = plan.versions,
-                       .files = {},
-                       .status = plan.status};
-  mirror.files.reserve(plan.files.size());
-  for (size_t i = 0; i < plan.files.size(); ++i) {
-    const PlannedFile& file = plan.files[i];
-    const FileOutcome& outcome = outcomes[i];
-    MirrorFile served{.filename = file.upstream.filename,
-                      .href = PageRelativeUrl(file.path),
-                      .sha256 = outcome.sha256,
-                      .size = outcome.size,
-                      .requires_python = file.upstream.requires_python,
-                      .upload_time = file.upstream.upload_time,
-                      .yanked = file.upstream.yanked,
-                      .core_metadata = std::nullopt};
-    if (outcome.metadata_available) {
-      served.core_metadata = outcome.metadata_sha256;
-    }
-    mirror.files.push_back(std::move(served));
-  }
-  const std::string html = RenderProjectHtml(mirror);
-  const std::string json = RenderProjectJson(mirror);
-  store::Xxh3Hasher page_hasher;
-  page_hasher.Update(Bytes(html));
-  page_hasher.Update(Bytes(json));
-  const uint64_t page_hash = page_hasher.Finish();
-
-  const store::RelativePath html_path = PagePath(candidate.name, "index.html");
-  const store::RelativePath v1_html_path = PagePath(candidate.name, "index.v1_html");
-  const store::RelativePath json_path = PagePath(candidate.name, "index.v1_json");
-  const bool had_pages = candidate.stored.has_value();
-  auto pages_current = co_await OnDisk([&]() -> store::Result<bool> {
-    if (!candidate.stored || candidate.stored->page_hash != page_hash) {
-      return false;
-    }
-    for (const store::RelativePath* path : {&html_path, &v1_html_path, &json_path}) {
-      auto size = tree_->FileSize(*path);
-      if (!size) {
-        return tl::make_unexpected(size.error());
-      }
-      if (!*size) {
-        return false;
-      }
-    }
-    return true;
-  });
-  if (!pages_current) {
-    fatal_ = FromStore(pages_current.error(), name);
-    co_return;
-  }
-  if (!*pages_current) {
-    // JSON first: pip and uv ask for it; HTML is the fallback. All three before the commit.
-    auto written = co_await OnDisk([&]() -> store::Result<void> {
-      for (const auto& [path, body] :
-           {std::pair{&json_path, &json}, std::pair{&v1_html_path, &html}, std::pair{&html_path, &html}}) {
-        if (auto ok = tree_->WriteAtomic(*path, Bytes(*body)); !ok) {
-          return ok;
-        }
-      }
-      return {};
-    });
-    if (!written) {
-      fatal_ = FromStore(written.error(), name);
-      co_return;
-    }
-    for (const auto& [path, body] :
-         {std::pair{&json_path, &json}, std::pair{&v1_html_path, &html}, std::pair{&html_path, &html}}) {
-      batch.AddJournal(store::JournalEntry{
-          generation_, path->str(),
-          had_pages ? store::JournalAction::kReplaced : store::JournalAction::kAdded,
-          body->size(), store::Sha256Of(Bytes(*body))});
-    }
-    ++report_.pages_written;
-  }
-
-  // Files the new page no longer lists: out of the records now, off the disk after the commit.
-  for (const std::string& path : plan.remove) {
-    if (auto it = stored_by_path.find(path); it != stored_by_path.end()) {
-      batch.DeleteFile(*it->second);
-      batch.AddJournal(store::JournalEntry{generation_, path, store::JournalAction::kRemoved, 0,
-                                           std::nullopt});
-    }
-  }
-  // A .metadata that failed is not advertised; keeping the previous serial makes the next run
-  // retry the project.
-  int64_t committed_serial = mirror.serial.value_or(0);
-  if (metadata_error) {
-    committed_serial = candidate.stored ? static_cast<int64_t>(candidate.stored->serial) : 0;
-  }
-  batch.PutProject(store::ProjectRecord{name, candidate.display_name,
-                                        store::Serial{committed_serial}, page_hash, generation_});
-  auto committed = co_await OnDisk([this, &batch] { return db_->Write(std::move(batch)); });
-  if (!committed) {
-    fatal_ = FromStore(committed.error(), name);
-    co_return;
-  }
-  if (!plan.remove.empty()) {
-    auto removed = co_await OnDisk([&]() -> store::Result<void> {
-      for (const std::string& path : plan.remove) {
-        auto relative = store::RelativePath::Parse(path);
-        if (!relative) {
-          return tl::make_unexpected(relative.error());
-        }
-        if (auto ok = tree_->Remove(*relative); !ok) {
-          return ok;
-        }
-      }
-      return {};
-    });
-    if (!removed) {
-      fatal_ = FromStore(removed.error(), name);
-      co_return;
-    }
-    report_.files_removed += plan.remove.size();
-  }
-  ++report_.projects_synced;
-  if (metadata_error) {
-    Error error = std::move(*metadata_error);
-    error.detail += " (its .metadata is not advertised; will retry next run)";
-    Log()->warn("metadata deferred project={} reason=\"{}\"", name, error.Message());
-    report_.deferred.push_back(std::move(error));
-  }
-}
-
-net::Task<void> SyncRun::DownloadWorker(std::shared_ptr<size_t> next, const Candidate* candidate,
-                                        const ProjectPlan* plan,
-                                        std::vector<FileOutcome>* outcomes) {
-  while (*next < plan->files.size() && !fatal_) {
-    const size_t index = (*next)++;
-    co_await FetchOne(*candidate, plan->files[index], (*outcomes)[index]);
-  }
-}
-
-net::Task<void> SyncRun::FetchOne(const Candidate& candidate, const PlannedFile& file,
-                                  FileOutcome& outcome) {
-  const std::string& name = candidate.name.str();
-  auto present = co_await OnDisk([&]() -> store::Result<std::optional<store::FileRecord>> {
-    if (!file.stored) {
-      return std::nullopt;
-    }
-    return RecordedOnDisk(file.path);
-  });
-  if (!present) {
-    fatal_ = FromStore(present.error(), name, file.upstream.filename);
-    co_return;
-  }
-  if (*present) {
-    outcome.available = true;
-    outcome.sha256 = (*present)->sha256;
-    outcome.size = (*present)->size;
-  } else {
-    // A named job: GCC 12 mis-destroys brace-initialized temporaries in co_await arguments.
-    DownloadJob job{name,        file.upstream.filename, file.url,           file.path,
-                    file.sha256, file.verify,            file.upstream.size};
-    auto downloaded = co_await downloader_->Download(std::move(job));
-    if (!downloaded) {
-      if (IsLocal(downloaded.error())) {
-        fatal_ = downloaded.error();
-      } else {
-        outcome.error = downloaded.error();
-      }
-      co_return;
-    }
-    outcome.available = true;
-    outcome.fetched = true;
-    outcome.sha256 = downloaded->sha256;
-    outcome.size = downloaded->size;
-    ++progress_.files_fetched;
-    progress_.bytes_fetched += downloaded->size;
-    ++report_.files_fetched;
-    report_.bytes_fetched += downloaded->size;
-  }
-
-  if (!file.metadata) {
-    co_return;
-  }
-  const PlannedMetadata& metadata = *file.metadata;
-  if (metadata.stored) {
-    auto record = co_await OnDisk([&] { return RecordedOnDisk(metadata.path); });
-    if (!record) {
-      fatal_ = FromStore(record.error(), name, file.upstream.filename);
-      co_return;
-    }
-    if (*record) {
-      outcome.metadata_available = true;
-      outcome.metadata_sha256 = (*record)->sha256;
-      outcome.metadata_size = (*record)->size;
-      co_return;
-    }
-  }
-  DownloadJob job{name,           file.upstream.filename + ".metadata",
-                  metadata.url,   metadata.path,
-                  metadata.sha256, std::nullopt,
-                  std::nullopt};
-  auto downloaded = co_await downloader_->Download(std::move(job));
-  if (!downloaded) {
-    if (IsLocal(downloaded.error())) {
-      fatal_ = downloaded.error();
-    } else {
-      outcome.metadata_error = downloaded.error();
-    }
-    co_return;
-  }
-  outcome.metadata_available = true;
-  outcome.metadata_fetched = true;
-  outcome.metadata_sha256 = downloaded->sha256;
-  outcome.metadata_size = downloaded->size;
-  ++progress_.files_fetched;
-  progress_.bytes_fetched += downloaded->size;
-  ++report_.files_fetched;
-  report_.bytes_fetched += downloaded->size;
-}
-
-// The database's record of `path` if the file is on disk with the recorded size; nullopt when it
-// is not recorded or is missing or damaged on disk (then it is fetched again). Blocking.
-store::Result<std::optional<store::FileRecord>> SyncRun::RecordedOnDisk(
-    const store::RelativePath& path) {
-  auto record = db_->GetFile(path.str());
-  if (!record || !*record) {
-    return record;
-  }
-  auto size = tree_->FileSize(path);
-  if (!size) {
-    return tl::make_unexpected(size.error());
-  }
-  if (!*size || **size != (*record)->size) {
-    return std::optional<store::FileRecord>{};
-  }
-  return record;
 }
 
 net::Task<Result<void>> SyncRun::WriteRoot() {
@@ -681,8 +280,8 @@ net::Task<Result<void>> SyncRun::WriteRoot() {
     const std::string json = RenderRootJson(entries, serial);
     const std::string html = RenderRootHtml(entries);
     store::Xxh3Hasher hasher;
-    hasher.Update(Bytes(html));
-    hasher.Update(Bytes(json));
+    hasher.Update(store::AsBytes(html));
+    hasher.Update(store::AsBytes(json));
     const std::string hash = std::to_string(hasher.Finish());
     auto previous = db_->GetMeta(kMetaRootHash);
     if (!previous) {
@@ -702,7 +301,7 @@ net::Task<Result<void>> SyncRun::WriteRoot() {
     }
     for (const auto& [path, body] :
          {std::pair{&json_path, &json}, std::pair{&v1_html_path, &html}, std::pair{&html_path, &html}}) {
-      if (auto ok = tree_->WriteAtomic(*path, Bytes(*body)); !ok) {
+      if (auto ok = tree_->WriteAtomic(*path, store::AsBytes(*body)); !ok) {
         return tl::make_unexpected(ok.error());
       }
     }
@@ -712,7 +311,7 @@ net::Task<Result<void>> SyncRun::WriteRoot() {
       batch.AddJournal(store::JournalEntry{
           generation_, path->str(),
           previous->has_value() ? store::JournalAction::kReplaced : store::JournalAction::kAdded,
-          body->size(), store::Sha256Of(Bytes(*body))});
+          body->size(), store::Sha256Of(store::AsBytes(*body))});
     }
     batch.PutMeta(kMetaRootHash, hash);
     if (auto ok = db_->Write(std::move(batch)); !ok) {

@@ -1,0 +1,94 @@
+#pragma once
+
+// One project of a sync: fetch its page (retrying a stale CDN copy), plan, fetch what is missing,
+// publish the pages once every file they link is in place, commit one database batch (project,
+// files, journal), then remove what upstream dropped. Outcomes go into the run's report: synced,
+// deferred (the next run retries), or warnings (rejected files).
+//
+// Executor: the sync's network executor; blocking work runs on the disk pool.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/downloader.h"
+#include "engine/error.h"
+#include "engine/planner.h"
+#include "engine/pypi/project_name.h"
+#include "engine/sync_run.h"
+#include "engine/upstream.h"
+#include "net/asio.h"
+#include "store/metadata_db.h"
+#include "store/records.h"
+#include "store/tree.h"
+
+namespace cistern::engine {
+
+// A project whose serial moved (or that is new) in this run.
+struct ProjectToSync {
+  ProjectName name;
+  std::string display_name;
+  std::optional<int64_t> serial;  // what the index root promised
+  std::optional<store::ProjectRecord> stored;
+};
+
+// What the projects of one run share.
+// Lifetime: everything referenced outlives the ProjectSync built from it.
+struct ProjectSyncContext {
+  const SyncOptions& options;
+  Upstream& upstream;
+  Downloader& downloader;
+  store::Tree& tree;
+  store::MetadataDb& db;
+  asio::thread_pool& disk;
+  store::Generation generation;
+  SyncProgress& progress;
+  SyncReport& report;
+  const SyncControl* control;  // may be null
+};
+
+class ProjectSync {
+ public:
+  explicit ProjectSync(const ProjectSyncContext& context);
+  ProjectSync(const ProjectSync&) = delete;
+  ProjectSync& operator=(const ProjectSync&) = delete;
+
+  // Syncs one project. Never fails as a whole: the outcome is recorded in the report, and a local
+  // I/O failure (disk full, permissions, database) is kept in `fatal()`, which ends the run.
+  // Lifetime: `project` outlives the returned task.
+  net::Task<void> SyncProject(const ProjectToSync& project);
+
+  const std::optional<Error>& fatal() const { return fatal_; }
+
+ private:
+  struct FileOutcome;
+
+  net::Task<Result<FetchedPage>> FetchFreshPage(const ProjectToSync& candidate);
+  net::Task<void> DownloadWorker(std::shared_ptr<size_t> next, const ProjectToSync* candidate,
+                                 const ProjectPlan* plan, std::vector<FileOutcome>* outcomes);
+  net::Task<void> FetchOne(const ProjectToSync& candidate, const PlannedFile& file,
+                           FileOutcome& outcome);
+  store::Result<std::optional<store::FileRecord>> RecordedOnDisk(const store::RelativePath& path);
+  bool StopRequested() const { return control_ != nullptr && control_->stop_requested; }
+
+  template <class F>
+  auto OnDisk(F fn) {
+    return net::Offload(disk_, std::move(fn));
+  }
+
+  const SyncOptions& options_;
+  Upstream* upstream_;
+  Downloader* downloader_;
+  store::Tree* tree_;
+  store::MetadataDb* db_;
+  asio::thread_pool& disk_;
+  store::Generation generation_;
+  SyncProgress& progress_;
+  SyncReport& report_;
+  const SyncControl* control_;
+  std::optional<Error> fatal_;
+};
+
+}  // namespace cistern::engine
