@@ -327,6 +327,34 @@ TEST(SyncNamesTest, HostileProjectNamesAreSkippedAndNamedWhileValidOnesSync) {
   EXPECT_FALSE(fs::exists(mirror / "web/evil"));
 }
 
+TEST(SyncStaleTest, APageOlderThanTheIndexPromisedIsRetriedThenDeferred) {
+  // The index claims a serial for chain-c far above what its page (and X-PyPI-Last-Serial) says:
+  // a stale CDN copy (pypi-mirror-protocol.md §1.8).
+  TempDir temp;
+  auto upstream = UpstreamWithRoot(R"(location = /simple/ {
+      default_type application/vnd.pypi.simple.v1+json;
+      return 200 '{"meta": {"api-version": "1.4", "_last-serial": 99999999999}, "projects": [
+        {"name": "chain_c", "_last-serial": 99999999999}, {"name": "Foo_Bar", "_last-serial": 1}]}';
+      })");
+  ASSERT_NE(upstream, nullptr);
+  const fs::path mirror = temp.path() / "mirror";
+  const engine::SyncReport report = SyncOk(Options(mirror, *upstream));
+
+  ASSERT_EQ(DeferredProjects(report), std::set<std::string>{"chain-c"});
+  EXPECT_EQ(report.deferred[0].code, engine::Errc::kStalePage);
+  EXPECT_NE(report.deferred[0].Message().find("older than the index's 99999999999"),
+            std::string::npos)
+      << report.deferred[0].Message();
+  EXPECT_FALSE(fs::exists(mirror / "web/simple/chain-c"));
+  EXPECT_TRUE(fs::exists(mirror / "web/simple/foo-bar/index.v1_json"));
+  EXPECT_EQ(report.serial, std::nullopt) << "a run with a deferral does not claim the serial";
+  size_t page_requests = 0;
+  for (const std::string& line : upstream->AccessLogLines()) {
+    page_requests += line.find("\"GET /simple/chain-c/ ") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_EQ(page_requests, 3u) << "page_attempts (3), then deferred";
+}
+
 TEST(SyncFaultsTest, BadProjectsAreDeferredOrRejectedAndAllOthersComplete) {
   TempDir temp;
   NginxUpstreamOptions upstream_options;
