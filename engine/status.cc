@@ -1,7 +1,5 @@
 #include "engine/status.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
 
 #include "engine/internal/read_only_db.h"
@@ -10,21 +8,6 @@
 #include "store/metadata_db.h"
 
 namespace cistern::engine {
-namespace {
-
-std::optional<int64_t> ParseInt(const std::optional<std::string>& text) {
-  if (!text) {
-    return std::nullopt;
-  }
-  int64_t value = 0;
-  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (error != std::errc() || end != text->data() + text->size()) {
-    return std::nullopt;
-  }
-  return value;
-}
-
-}  // namespace
 
 Result<MirrorStatus> ReadStatus(const std::filesystem::path& mirror) {
   auto db = OpenMirrorDbReadOnly(mirror);
@@ -46,8 +29,8 @@ Result<MirrorStatus> ReadStatus(const std::filesystem::path& mirror) {
       return tl::make_unexpected(FromStore(*error));
     }
   }
-  status.generation = static_cast<uint64_t>(ParseInt(*generation).value_or(0));
-  status.serial = ParseInt(*serial);
+  status.generation = static_cast<uint64_t>(ParseMetaInt(*generation).value_or(0));
+  status.serial = ParseMetaInt(*serial);
   status.projects = *projects;
   status.files = totals->files;
   status.bytes = totals->bytes;

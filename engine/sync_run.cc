@@ -33,18 +33,6 @@ store::RelativePath RootPath(std::string_view file) {
   return std::move(*path);
 }
 
-std::optional<int64_t> ParseInt(const std::optional<std::string>& text) {
-  if (!text) {
-    return std::nullopt;
-  }
-  int64_t value = 0;
-  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (error != std::errc() || end != text->data() + text->size()) {
-    return std::nullopt;
-  }
-  return value;
-}
-
 class SyncRun {
  public:
   SyncRun(SyncOptions options, SyncProgress& progress, SyncControl* control)
@@ -117,7 +105,7 @@ Result<void> SyncRun::OpenMirror() {
   if (!generation) {
     return tl::make_unexpected(FromStore(generation.error()));
   }
-  generation_ = store::Generation{static_cast<uint64_t>(ParseInt(*generation).value_or(0) + 1)};
+  generation_ = store::Generation{static_cast<uint64_t>(ParseMetaInt(*generation).value_or(0) + 1)};
   if (options_.dry_run) {
     return {};  // a dry run changes nothing, not even leftovers of a killed run
   }
@@ -331,7 +319,7 @@ net::Task<Result<void>> SyncRun::FinishRun() {
   if (!previous) {
     co_return tl::make_unexpected(FromStore(previous.error()));
   }
-  report_.serial = ParseInt(*previous);
+  report_.serial = ParseMetaInt(*previous);
   if (report_.deferred.empty() && !report_.interrupted && report_.upstream_serial) {
     report_.serial = report_.upstream_serial;
   }

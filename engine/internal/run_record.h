@@ -3,6 +3,9 @@
 // What a sync run records in the database's `meta` family, shared by the sync (writer) and the
 // status reader. Keys and formats are part of store/format.md's "meta" section.
 
+#include <charconv>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +17,19 @@ inline constexpr std::string_view kMetaSerial = "serial";          // decimal, c
 inline constexpr std::string_view kMetaRootHash = "root_hash";     // XXH3 of the root pages
 inline constexpr std::string_view kMetaLastRun = "last_run";       // JSON object
 inline constexpr std::string_view kMetaDeferred = "deferred";      // names, one per line
+
+// A decimal meta value; nullopt when absent or not a whole decimal number.
+inline std::optional<int64_t> ParseMetaInt(const std::optional<std::string>& text) {
+  if (!text) {
+    return std::nullopt;
+  }
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || end != text->data() + text->size()) {
+    return std::nullopt;
+  }
+  return value;
+}
 
 inline std::string JoinDeferred(const std::vector<std::string>& names) {
   std::string out;

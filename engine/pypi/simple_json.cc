@@ -237,6 +237,16 @@ Parsed<void> Into(T& out, Parsed<U> parsed) {
   return {};
 }
 
+// Appends what `parsed` holds to `out`, or passes its failure on.
+template <class T>
+Parsed<void> AppendTo(std::vector<T>& out, Parsed<T> parsed) {
+  if (!parsed) {
+    return tl::make_unexpected(parsed.error());
+  }
+  out.push_back(std::move(*parsed));
+  return {};
+}
+
 // Iterates the elements of an array, calling `fn(value, index)` until it fails.
 template <class Fn>
 Parsed<void> ForEachElement(sj::value& value, std::string_view where, Fn&& fn) {
@@ -493,33 +503,25 @@ SimpleJsonParser::~SimpleJsonParser() = default;
 
 Result<RootIndex> SimpleJsonParser::ParseRoot(std::string& body) {
   RootIndex root;
-  bool has_meta = false;
+  std::optional<Meta> meta;
   bool has_projects = false;
   auto parsed = impl_->ForEachTopLevelField(body, [&](std::string_view key, sj::value value) -> Parsed<void> {
     if (key == "meta") {
-      auto meta = ParseMeta(value);
-      if (!meta) {
-        return tl::make_unexpected(meta.error());
-      }
-      root.api_version = std::move(meta->api_version);
-      root.last_serial = meta->last_serial;
-      has_meta = true;
-    } else if (key == "projects") {
-      has_projects = true;
-      return ForEachElement(value, "projects", [&](sj::value& element, size_t index) -> Parsed<void> {
-        auto entry = ParseIndexEntry(element, index);
-        if (!entry) {
-          return tl::make_unexpected(entry.error());
-        }
-        root.projects.push_back(std::move(*entry));
-        return {};
-      });
-    } else {
-      return Validate(value, key);
+      return Into(meta, ParseMeta(value));
     }
-    return {};
+    if (key == "projects") {
+      has_projects = true;
+      return ForEachElement(value, "projects", [&](sj::value& element, size_t index) {
+        return AppendTo(root.projects, ParseIndexEntry(element, index));
+      });
+    }
+    return Validate(value, key);
   });
-  if (parsed && (!has_meta || !has_projects)) {
+  if (meta) {
+    root.api_version = std::move(meta->api_version);
+    root.last_serial = meta->last_serial;
+  }
+  if (parsed && (!meta || !has_projects)) {
     parsed = tl::make_unexpected(Failure{"not a PEP 691 index: \"meta\" or \"projects\" is missing"});
   }
   if (!parsed) {
@@ -530,46 +532,36 @@ Result<RootIndex> SimpleJsonParser::ParseRoot(std::string& body) {
 
 Result<ProjectPage> SimpleJsonParser::ParseProject(std::string& body) {
   ProjectPage page;
-  bool has_meta = false;
+  std::optional<Meta> meta;
   bool has_files = false;
   auto parsed = impl_->ForEachTopLevelField(body, [&](std::string_view key, sj::value value) -> Parsed<void> {
     if (key == "meta") {
-      auto meta = ParseMeta(value);
-      if (!meta) {
-        return tl::make_unexpected(meta.error());
-      }
-      page.api_version = std::move(meta->api_version);
-      page.last_serial = meta->last_serial;
-      has_meta = true;
-    } else if (key == "name") {
-      return Into(page.name, String(value, "name"));
-    } else if (key == "versions") {
-      return ForEachElement(value, "versions", [&](sj::value& element, size_t index) -> Parsed<void> {
-        auto version = String(element, fmt::format("versions[{}]", index));
-        if (!version) {
-          return tl::make_unexpected(version.error());
-        }
-        page.versions.push_back(std::move(*version));
-        return {};
-      });
-    } else if (key == "files") {
-      has_files = true;
-      return ForEachElement(value, "files", [&](sj::value& element, size_t index) -> Parsed<void> {
-        auto file = ParseFile(element, index);
-        if (!file) {
-          return tl::make_unexpected(file.error());
-        }
-        page.files.push_back(std::move(*file));
-        return {};
-      });
-    } else if (key == "project-status") {
-      return Into(page.status, ParseStatus(value));
-    } else {
-      return Validate(value, key);
+      return Into(meta, ParseMeta(value));
     }
-    return {};
+    if (key == "name") {
+      return Into(page.name, String(value, "name"));
+    }
+    if (key == "versions") {
+      return ForEachElement(value, "versions", [&](sj::value& element, size_t index) {
+        return AppendTo(page.versions, String(element, fmt::format("versions[{}]", index)));
+      });
+    }
+    if (key == "files") {
+      has_files = true;
+      return ForEachElement(value, "files", [&](sj::value& element, size_t index) {
+        return AppendTo(page.files, ParseFile(element, index));
+      });
+    }
+    if (key == "project-status") {
+      return Into(page.status, ParseStatus(value));
+    }
+    return Validate(value, key);
   });
-  if (parsed && (!has_meta || !has_files)) {
+  if (meta) {
+    page.api_version = std::move(meta->api_version);
+    page.last_serial = meta->last_serial;
+  }
+  if (parsed && (!meta || !has_files)) {
     parsed = tl::make_unexpected(Failure{"not a PEP 691 project page: \"meta\" or \"files\" is missing"});
   }
   if (!parsed) {
