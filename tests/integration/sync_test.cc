@@ -350,7 +350,7 @@ TEST(SyncStaleTest, APageOlderThanTheIndexPromisedIsRetriedThenDeferred) {
   EXPECT_EQ(report.serial, std::nullopt) << "a run with a deferral does not claim the serial";
   size_t page_requests = 0;
   for (const std::string& line : upstream->AccessLogLines()) {
-    page_requests += line.find("\"GET /simple/chain-c/ ") != std::string::npos ? 1 : 0;
+    page_requests += line.find("\"GET /simple/chain-c/ ") != std::string::npos ? 1u : 0u;
   }
   EXPECT_EQ(page_requests, 3u) << "page_attempts (3), then deferred";
 }
