@@ -115,6 +115,11 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
     report_.warnings.push_back(rejected.error);
   }
 
+  StoredFiles stored_by_path;
+  for (const store::FileRecord& record : *stored_files) {
+    stored_by_path.emplace(record.path, &record);
+  }
+
   // Fetch what is missing, a few files at a time.
   std::vector<FileOutcome> outcomes(plan.files.size());
   {
@@ -123,7 +128,7 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
     const size_t count =
         std::min(std::max<size_t>(options_.downloads_per_project, 1), plan.files.size());
     for (size_t i = 0; i < count; ++i) {
-      downloads.Spawn(DownloadWorker(next, &candidate, &plan, &outcomes));
+      downloads.Spawn(DownloadWorker(next, &candidate, &plan, &stored_by_path, &outcomes));
     }
     co_await downloads.Wait();
   }
@@ -134,10 +139,6 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
   // Record what landed, whatever happens to the page, so a deferred project does not fetch its
   // files again next run.
   store::WriteBatch batch;
-  std::map<std::string, const store::FileRecord*> stored_by_path;
-  for (const store::FileRecord& record : *stored_files) {
-    stored_by_path.emplace(record.path, &record);
-  }
   auto record_file = [&](const store::RelativePath& path, const net::Url& url,
                          const store::Sha256Digest& sha256, uint64_t size) {
     const bool replaced = stored_by_path.contains(path.str());
@@ -308,23 +309,24 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
   }
 }
 
-net::Task<void> ProjectSync::DownloadWorker(std::shared_ptr<size_t> next, const ProjectToSync* candidate,
-                                        const ProjectPlan* plan,
-                                        std::vector<FileOutcome>* outcomes) {
+net::Task<void> ProjectSync::DownloadWorker(std::shared_ptr<size_t> next,
+                                            const ProjectToSync* candidate,
+                                            const ProjectPlan* plan, const StoredFiles* stored,
+                                            std::vector<FileOutcome>* outcomes) {
   while (*next < plan->files.size() && !fatal_) {
     const size_t index = (*next)++;
-    co_await FetchOne(*candidate, plan->files[index], (*outcomes)[index]);
+    co_await FetchOne(*candidate, plan->files[index], *stored, (*outcomes)[index]);
   }
 }
 
 net::Task<void> ProjectSync::FetchOne(const ProjectToSync& candidate, const PlannedFile& file,
-                                  FileOutcome& outcome) {
+                                      const StoredFiles& stored, FileOutcome& outcome) {
   const std::string& name = candidate.name.str();
   auto present = co_await OnDisk([&]() -> store::Result<std::optional<store::FileRecord>> {
     if (!file.stored) {
       return std::nullopt;
     }
-    return RecordedOnDisk(file.path);
+    return RecordedOnDisk(stored, file.path);
   });
   if (!present) {
     fatal_ = FromStore(present.error(), name, file.upstream.filename);
@@ -362,7 +364,7 @@ net::Task<void> ProjectSync::FetchOne(const ProjectToSync& candidate, const Plan
   }
   const PlannedMetadata& metadata = *file.metadata;
   if (metadata.stored) {
-    auto record = co_await OnDisk([&] { return RecordedOnDisk(metadata.path); });
+    auto record = co_await OnDisk([&] { return RecordedOnDisk(stored, metadata.path); });
     if (!record) {
       fatal_ = FromStore(record.error(), name, file.upstream.filename);
       co_return;
@@ -397,22 +399,23 @@ net::Task<void> ProjectSync::FetchOne(const ProjectToSync& candidate, const Plan
   report_.bytes_fetched += downloaded->size;
 }
 
-// The database's record of `path` if the file is on disk with the recorded size; nullopt when it
-// is not recorded or is missing or damaged on disk (then it is fetched again). Blocking.
+// The record of `path` (read at the start of the project's sync) if the file is on disk with the
+// recorded size; nullopt when it is not recorded or is missing or damaged on disk (then it is
+// fetched again). Blocking.
 store::Result<std::optional<store::FileRecord>> ProjectSync::RecordedOnDisk(
-    const store::RelativePath& path) {
-  auto record = db_->GetFile(path.str());
-  if (!record || !*record) {
-    return record;
+    const StoredFiles& stored, const store::RelativePath& path) {
+  auto it = stored.find(path.str());
+  if (it == stored.end()) {
+    return std::nullopt;
   }
   auto size = tree_->FileSize(path);
   if (!size) {
     return tl::make_unexpected(size.error());
   }
-  if (!*size || **size != (*record)->size) {
-    return std::optional<store::FileRecord>{};
+  if (!*size || **size != it->second->size) {
+    return std::nullopt;
   }
-  return record;
+  return *it->second;
 }
 
 }  // namespace cistern::engine

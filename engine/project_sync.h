@@ -8,6 +8,7 @@
 // Executor: the sync's network executor; blocking work runs on the disk pool.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,13 +65,17 @@ class ProjectSync {
 
  private:
   struct FileOutcome;
+  // The project's file records as read at the start of its sync, by path.
+  using StoredFiles = std::map<std::string, const store::FileRecord*>;
 
   net::Task<Result<FetchedPage>> FetchFreshPage(const ProjectToSync& candidate);
   net::Task<void> DownloadWorker(std::shared_ptr<size_t> next, const ProjectToSync* candidate,
-                                 const ProjectPlan* plan, std::vector<FileOutcome>* outcomes);
+                                 const ProjectPlan* plan, const StoredFiles* stored,
+                                 std::vector<FileOutcome>* outcomes);
   net::Task<void> FetchOne(const ProjectToSync& candidate, const PlannedFile& file,
-                           FileOutcome& outcome);
-  store::Result<std::optional<store::FileRecord>> RecordedOnDisk(const store::RelativePath& path);
+                           const StoredFiles& stored, FileOutcome& outcome);
+  store::Result<std::optional<store::FileRecord>> RecordedOnDisk(const StoredFiles& stored,
+                                                                 const store::RelativePath& path);
   bool StopRequested() const { return control_ != nullptr && control_->stop_requested; }
 
   template <class F>
