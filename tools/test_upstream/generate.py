@@ -752,9 +752,12 @@ class TreeWriter:
         entry: dict[str, object] = {
             "name": project.name, "normalized": project.normalized, "serial": serial,
             "status": project.status, "versions": versions,
-            "files": [self._manifest_file(built) for built in files]}
+            "files": [manifest_file(built) for built in files]}
         if project.status_reason:
             entry["status_reason"] = project.status_reason
+        # What evolve.py needs to re-render the pages of a later generation.
+        entry["releases"] = [manifest_release(release, built_files)
+                             for release, built_files in releases]
         return entry
 
     @staticmethod
@@ -804,13 +807,24 @@ class TreeWriter:
                     first, filename=name, path=f"{directory}/{name}", url_path=url_path,
                     metadata_sha256=None, listed_metadata_sha256=None))
 
-    @staticmethod
-    def _manifest_file(built: BuiltFile) -> dict[str, object]:
-        return {"filename": built.filename, "version": built.version, "path": built.path,
-                "sha256": built.sha256, "blake2b_256": built.blake2b_256, "size": built.size,
-                "packagetype": built.packagetype, "yanked": built.yanked,
-                "metadata_sha256": built.metadata_sha256,
-                "requires_python": built.requires_python, "upload_time": built.upload_time}
+
+
+def manifest_file(built: BuiltFile) -> dict[str, object]:
+    """A file's manifest entry; `md5` and `python_version` let evolve.py re-render pages."""
+    return {"filename": built.filename, "version": built.version, "path": built.path,
+            "sha256": built.sha256, "blake2b_256": built.blake2b_256, "size": built.size,
+            "packagetype": built.packagetype, "yanked": built.yanked,
+            "metadata_sha256": built.metadata_sha256,
+            "requires_python": built.requires_python, "upload_time": built.upload_time,
+            "md5": built.md5, "python_version": built.python_version}
+
+
+def manifest_release(release: ReleaseSpec, built_files: list[BuiltFile]) -> dict[str, object]:
+    """A release's own attributes (legacy JSON `info` needs them) and its filenames in upload
+    order (the order of its files in the legacy JSON)."""
+    return {"version": release.version, "requires_python": release.requires_python,
+            "requires_dist": list(release.requires_dist), "yanked": release.yanked,
+            "filenames": [built.filename for built in built_files]}
 
 
 def generate(out: str, seed: int, profile_name: str, projects: int, files_base: Optional[str],
@@ -853,6 +867,8 @@ def generate(out: str, seed: int, profile_name: str, projects: int, files_base: 
     manifest = {
         "generator": GENERATOR, "profile": profile_name, "seed": seed,
         "files_base": files_base, "serial": last_serial,
+        # evolve.py: generations count up; new filler names continue from this index.
+        "generation": 0, "next_name_index": filler_count,
         "projects": [entries[p.normalized] for p in sorted(catalogue, key=lambda p: p.normalized)
                      if not p.fault],
         "faults": {p.normalized: {"kind": p.fault, "description": FAULT_DESCRIPTIONS[p.fault][0],
@@ -878,11 +894,35 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="absolute base URL of /packages/ (default: page-relative URLs)")
     parser.add_argument("--faults", action="store_true",
                         help="add projects a mirror must reject or defer")
+    evolution = parser.add_argument_group("later generations (evolve.py)")
+    evolution.add_argument("--evolve-from", metavar="PREV_DIR",
+                           help="write the next generation of the upstream in PREV_DIR "
+                                "(hard-links its files; --out must be on the same file system)")
+    evolution.add_argument("--changes", type=int, default=12,
+                           help="number of change events (default 12: each kind once)")
+    evolution.add_argument("--bump-serials", type=int, default=0, metavar="K",
+                           help="with --evolve-from: only K serial bumps (role events)")
+    scale = parser.add_argument_group("scale mode (evolve.py)")
+    scale.add_argument("--root-only", action="store_true",
+                       help="a root index of --projects projects and full pages for a sample")
+    scale.add_argument("--sample-pages", type=int, default=1000,
+                       help="--root-only: projects with pages and files (default 1000)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.evolve_from or args.root_only:
+        sys.modules.setdefault("generate", sys.modules[__name__])
+        import evolve  # pylint: disable=import-outside-toplevel
+        if args.evolve_from:
+            print(evolve.summary(evolve.evolve(args.evolve_from, args.out, args.seed,
+                                               args.changes, args.bump_serials)),
+                  file=sys.stderr)
+        else:
+            evolve.root_only(args.out, args.seed, args.projects or 740_000, args.sample_pages,
+                             args.files_base)
+        return 0
     manifest = generate(args.out, args.seed, args.profile, args.projects, args.files_base,
                         args.faults, args.total_mb)
     files = [f for p in manifest["projects"] for f in p["files"]]  # type: ignore[index]
