@@ -42,6 +42,10 @@ class NetCategoryImpl final : public std::error_category {
         return "could not decompress the response body";
       case Errc::kConnectionClosed:
         return "connection closed before the response was complete";
+      case Errc::kStreamReset:
+        return "HTTP/2 stream reset by the peer";
+      case Errc::kRefusedStream:
+        return "HTTP/2 stream refused by the peer before processing";
     }
     return "unknown cistern.net error " + std::to_string(value);
   }
@@ -108,6 +112,8 @@ bool IsTransient(const Error& error) {
       case Errc::kConnect:
       case Errc::kResolve:
       case Errc::kConnectionClosed:
+      case Errc::kStreamReset:
+      case Errc::kRefusedStream:
         return true;
       default:
         return false;

@@ -28,6 +28,9 @@ enum class Errc {
   kSinkAborted,        // the BodySink refused the response
   kDecompress,         // a gzip body was corrupt or truncated, or used an unsupported coding
   kConnectionClosed,   // the peer closed the connection before the response was complete
+  kStreamReset,        // HTTP/2: the peer reset the stream (RST_STREAM) before it was complete
+  kRefusedStream,      // HTTP/2: the peer did not process the stream (REFUSED_STREAM, or a GOAWAY
+                       // whose last-stream-id is below it); safe to retry on another connection
 };
 
 const std::error_category& NetCategory() noexcept;
@@ -62,7 +65,8 @@ using Result = tl::expected<T, Error>;
 [[nodiscard]] Error WithContext(Error error, std::string_view context);
 
 // True for failures worth retrying later: connection resets and refusals, EOF before the response
-// was complete, timeouts, resolver failures. False for TLS verification and configuration
+// was complete, timeouts, resolver failures, HTTP/2 streams reset by the peer (kStreamReset) or
+// refused before processing (kRefusedStream). False for TLS verification and configuration
 // failures, protocol violations, redirects, invalid URLs, sink refusals and cancellation.
 bool IsTransient(const Error& error);
 

@@ -4,7 +4,12 @@
 
 #include <llhttp.h>
 
+#include "net/internal/field_syntax.h"
+
 namespace cistern::net {
+
+using internal::IsFieldValue;
+using internal::IsToken;
 
 struct Http1Codec::Impl {
   llhttp_t parser{};
@@ -167,25 +172,6 @@ Error ParserError(const llhttp_t* parser, llhttp_errno_t err) {
     detail += reason;
   }
   return Error{make_error_code(Errc::kProtocol), std::move(detail)};
-}
-
-// RFC 9110 §5.6.2: token = 1*tchar
-bool IsToken(std::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool IsFieldValue(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
 }  // namespace

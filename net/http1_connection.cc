@@ -3,99 +3,9 @@
 #include <optional>
 #include <string>
 
-#define ZLIB_CONST
-#include <zlib.h>
+#include "net/internal/body_decoder.h"
 
 namespace cistern::net {
-namespace {
-
-constexpr size_t kInflateBufferSize = 64 * 1024;
-
-// A gzip decoder (RFC 1952) over zlib. Concatenated members are decoded one after another.
-class GzipInflater {
- public:
-  GzipInflater() = default;
-  GzipInflater(const GzipInflater&) = delete;
-  GzipInflater& operator=(const GzipInflater&) = delete;
-  ~GzipInflater() {
-    if (initialised_) {
-      inflateEnd(&z_);
-    }
-  }
-
-  [[nodiscard]] Result<void> Init() {
-    // 16 + MAX_WBITS: expect a gzip header and trailer, not a zlib one.
-    int rc = inflateInit2(&z_, 16 + MAX_WBITS);
-    if (rc != Z_OK) {
-      return Fail(Errc::kDecompress, "inflateInit2 failed with " + std::to_string(rc));
-    }
-    initialised_ = true;
-    return {};
-  }
-
-  void SetInput(std::span<const uint8_t> input) {
-    z_.next_in = input.data();
-    z_.avail_in = static_cast<uInt>(input.size());
-    fed_any_ = fed_any_ || !input.empty();
-  }
-
-  // Inflates pending input into `out`. Returns the bytes produced; empty once the input is used.
-  [[nodiscard]] Result<std::span<const uint8_t>> Next(std::span<uint8_t> out) {
-    while (z_.avail_in > 0) {
-      if (finished_) {
-        // Another gzip member follows the one that ended.
-        if (inflateReset(&z_) != Z_OK) {
-          return Fail(Errc::kDecompress, "inflateReset failed");
-        }
-        finished_ = false;
-      }
-      z_.next_out = out.data();
-      z_.avail_out = static_cast<uInt>(out.size());
-      int rc = inflate(&z_, Z_NO_FLUSH);
-      if (rc == Z_STREAM_END) {
-        finished_ = true;
-      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        return Fail(Errc::kDecompress,
-                    std::string("corrupt gzip body: ") + (z_.msg != nullptr ? z_.msg : "error"));
-      }
-      size_t produced = out.size() - z_.avail_out;
-      if (produced > 0) {
-        return out.first(produced);
-      }
-      if (rc == Z_BUF_ERROR) {
-        break;
-      }
-    }
-    return std::span<const uint8_t>();
-  }
-
-  // Whether the body ended where a gzip member ended (or carried no bytes at all).
-  bool complete() const { return finished_ || !fed_any_; }
-
- private:
-  z_stream z_{};
-  bool initialised_ = false;
-  bool finished_ = false;
-  bool fed_any_ = false;
-};
-
-std::string TrimLower(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 Http1Connection::Http1Connection(Stream stream, TransportStats& stats, size_t read_buffer_size,
                                  std::chrono::steady_clock::duration idle_timeout)
@@ -132,7 +42,7 @@ Task<Result<ResponseHead>> Http1Connection::Exchange(const Request& request,
     co_return Fail(written.ec, "write request");
   }
   std::optional<ResponseHead> head;
-  std::optional<GzipInflater> inflater;
+  internal::BodyDecoder decoder;
   for (;;) {
     idle.Touch();
     IoResult read = co_await stream_.ReadSome(read_buffer_);
@@ -168,21 +78,9 @@ Task<Result<ResponseHead>> Http1Connection::Exchange(const Request& request,
           head->url = request.url;
           head->protocol = "http/1.1";
           head->content_length = parsed.content_length;
-          if (auto coding = parsed.headers.Get("Content-Encoding"); coding && request.accept_gzip) {
-            std::string name = TrimLower(*coding);
-            if (name == "gzip" || name == "x-gzip") {
-              inflater.emplace();
-              auto init = inflater->Init();
-              if (!init) {
-                co_return tl::unexpected(init.error());
-              }
-              head->content_length.reset();
-              if (inflate_buffer_.empty()) {
-                inflate_buffer_.resize(kInflateBufferSize);
-              }
-            } else if (name != "identity") {
-              co_return Fail(Errc::kDecompress, "unsupported Content-Encoding \"" + name + "\"");
-            }
+          auto begun = decoder.Begin(*head, request.accept_gzip);
+          if (!begun) {
+            co_return tl::unexpected(begun.error());
           }
           auto accepted = sink.OnHead(*head);
           if (!accepted) {
@@ -193,32 +91,16 @@ Task<Result<ResponseHead>> Http1Connection::Exchange(const Request& request,
         case Http1Event::Kind::kBody: {
           // Waiting for the sink is backpressure, not a stalled peer.
           idle.Suspend();
-          if (!inflater) {
-            auto delivered = co_await sink.OnData(event.data);
-            if (!delivered) {
-              co_return tl::unexpected(delivered.error());
-            }
-            break;
-          }
-          inflater->SetInput(event.data);
-          for (;;) {
-            auto chunk = inflater->Next(inflate_buffer_);
-            if (!chunk) {
-              co_return tl::unexpected(chunk.error());
-            }
-            if (chunk->empty()) {
-              break;
-            }
-            auto delivered = co_await sink.OnData(*chunk);
-            if (!delivered) {
-              co_return tl::unexpected(delivered.error());
-            }
+          auto delivered = co_await decoder.Deliver(event.data, sink);
+          if (!delivered) {
+            co_return tl::unexpected(delivered.error());
           }
           break;
         }
         case Http1Event::Kind::kComplete: {
-          if (inflater && !inflater->complete()) {
-            co_return Fail(Errc::kDecompress, "gzip body ended before the gzip stream did");
+          auto finished = decoder.Finish();
+          if (!finished) {
+            co_return tl::unexpected(finished.error());
           }
           reusable_ = codec_.keep_alive() && !stray_bytes && !at_eof;
           codec_.ClearEvents();

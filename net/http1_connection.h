@@ -64,7 +64,6 @@ class Http1Connection {
   std::chrono::steady_clock::duration idle_timeout_;
   Http1Codec codec_;
   std::vector<uint8_t> read_buffer_;
-  std::vector<uint8_t> inflate_buffer_;
   bool reusable_ = false;
   bool received_bytes_ = false;
 };
