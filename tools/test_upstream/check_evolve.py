@@ -10,7 +10,8 @@ the state evolution needs). Per pair GENi -> GENi+1: changes.json lists exactly 
 that were added, removed and modified (found by walking both trees), unchanged files are
 hard links, serials run on from the previous maximum, the changed projects are exactly
 those with events, deleted projects are gone, and tests' special projects are untouched.
---serve starts nginx with serve.py on the last generation and fetches through it.
+--serve starts nginx with serve.py on the last but one generation, switches it to the last
+(`serve.py reload --tree`) and fetches through it.
 Only the Python standard library is used. Exits 1 on the first failed check.
 """
 
@@ -20,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -261,17 +263,24 @@ def fetch(url: str, accept: str = "application/vnd.pypi.simple.v1+json"):
         return error.code, dict(error.headers), b""
 
 
-def check_serving(out: str, facts: dict) -> None:
-    """Serves OUT with serve.py (http listener) and reads the root, a page, a file."""
+def check_serving(prev: str, out: str) -> None:
+    """Serves PREV with serve.py, switches to OUT with `serve.py reload --tree`, and reads
+    the root, the changed pages, their files and the deleted projects (http listener)."""
     workdir = tempfile.mkdtemp(prefix="check-evolve-serve-")
     serve = [sys.executable, os.path.join(HERE, "serve.py")]
-    result = subprocess.run(serve + ["start", "--workdir", workdir, "--tree", out],
+    result = subprocess.run(serve + ["start", "--workdir", workdir, "--tree", prev],
                             capture_output=True, text=True, timeout=120)
     check(result.returncode == 0, f"serve.py start failed: {result.stderr}")
     server = json.loads(result.stdout)
     try:
         base = server["http_url"]
         changes = json.loads(read(os.path.join(out, "changes.json")))
+        status, headers, _ = fetch(base + "/simple/")
+        check(status == 200 and headers["X-PyPI-Last-Serial"] == str(changes["from_serial"]),
+              "served root serial before reload")
+        result = subprocess.run(serve + ["reload", "--workdir", workdir, "--tree", out],
+                                capture_output=True, text=True, timeout=120)
+        check(result.returncode == 0, f"serve.py reload failed: {result.stderr}")
         status, headers, body = fetch(base + "/simple/")
         check(status == 200 and headers["X-PyPI-Last-Serial"] == str(changes["to_serial"]),
               "served root serial")
@@ -294,10 +303,17 @@ def check_serving(out: str, facts: dict) -> None:
         for name, rename in changes["renamed_projects"].items():
             status, headers, _ = fetch(f"{base}/simple/{rename['to']}/")
             check(status in (200, 301), f"renamed {name}: {status}")
-        print(f"check_evolve.py: served {out} on {base}: root, {len(changes['changed_pages'])} "
-              f"changed pages, files, 404s ok")
+        for name, entry in json.loads(read(os.path.join(out, "manifest.json"))).get(
+                "quarantined", {}).items():
+            status, headers, body = fetch(f"{base}/simple/{name}/")
+            check(status == 200 and headers.get("X-PyPI-Last-Serial") == str(entry["serial"])
+                  and json.loads(body)["project-status"]["status"] == "quarantined",
+                  f"quarantined page {name}")
+        print(f"check_evolve.py: served {prev}, reloaded to {out} on {base}: root, "
+              f"{len(changes['changed_pages'])} changed pages, files, 404s ok")
     finally:
         subprocess.run(serve + ["stop", "--workdir", workdir], check=True, timeout=60)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
@@ -312,8 +328,8 @@ def main(argv: list[str]) -> int:
         result = check_pair(dirs[i - 1], facts[i - 1], dirs[i], facts[i])
         print(f"check_evolve.py: {dirs[i - 1]} -> {dirs[i]}: ok ({result['events']} events, "
               f"{result['linked']} shared files hard-linked; kinds {', '.join(result['kinds'])})")
-    if serve:
-        check_serving(dirs[-1], facts[-1])
+    if serve and len(dirs) >= 2:
+        check_serving(dirs[-2], dirs[-1])
     return 0
 
 

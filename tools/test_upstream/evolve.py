@@ -470,7 +470,9 @@ class Evolution:
 
     def role(self) -> Optional[dict]:
         """A role event: the serial moves, nothing else changes (the page's serial does)."""
-        project = self.choose(self.eligible("role"))
+        candidates = self.eligible("role")
+        fresh = [p for p in candidates if p.normalized not in self.touched]
+        project = self.choose(fresh or candidates)  # --bump-serials: K distinct projects
         if project is None:
             return None
         return self.event("role", f"add Maintainer user{self.rng.randrange(1000)}", project,
@@ -550,7 +552,10 @@ class TreeBuilder:
             self.made_dirs.add(directory)
 
     def link(self, rel: str) -> None:
+        """Hard-links PREV/tree/rel to NEXT/tree/rel (a copy across file systems). As fast
+        as `cp -al`: bound by mkdir, since a large tree has one directory per file."""
         self._dir(rel)
+        self.present.add(rel)
         source, target = os.path.join(self.prev_tree, rel), os.path.join(self.next_tree, rel)
         try:
             os.link(source, target)
@@ -563,7 +568,6 @@ class TreeBuilder:
             with open(target, "xb") as stream:
                 stream.write(data)
             self.copied += 1
-        self.present.add(rel)
 
     def write(self, rel: str, data: bytes) -> None:
         """Writes a new file; "x" mode, so a hard-linked inode is never written through."""
@@ -596,6 +600,25 @@ def walk(tree: str) -> set[str]:
 def write_json(path: str, value: object) -> None:
     with open(path, "w") as stream:
         stream.write(json.dumps(value, indent=1) + "\n")
+
+
+def write_manifest(path: str, manifest: dict) -> None:
+    """Like generate.py's manifest.json but one line per project: json.dumps with indent is
+    pure Python and takes seconds for the large profile, without indent it is C."""
+    lines = []
+    for key, value in manifest.items():
+        if key in ("projects", "quarantined", "faults") and value:
+            if isinstance(value, list):
+                items = [" " * 2 + json.dumps(item) for item in value]
+                text = "[\n" + ",\n".join(items) + "\n ]"
+            else:
+                items = [" " * 2 + json.dumps(k) + ": " + json.dumps(v) for k, v in value.items()]
+                text = "{\n" + ",\n".join(items) + "\n }"
+        else:
+            text = json.dumps(value)
+        lines.append(f" {json.dumps(key)}: {text}")
+    with open(path, "w") as stream:
+        stream.write("{\n" + ",\n".join(lines) + "\n}\n")
 
 
 def evolve(prev_dir: str, out: str, seed: int, changes: int, bump_serials: int) -> dict:
@@ -667,7 +690,7 @@ def evolve(prev_dir: str, out: str, seed: int, changes: int, bump_serials: int) 
         "serial": serial, "generation": manifest.get("generation", 0) + 1,
         "next_name_index": evolution.next_name_index, "evolve_seed": seed,
         "projects": entries, "quarantined": dict(sorted(quarantined.items()))})
-    write_json(os.path.join(out, "manifest.json"), next_manifest)
+    write_manifest(os.path.join(out, "manifest.json"), next_manifest)
 
     # changes.json: the exact difference between the two trees.
     added = sorted(builder.present - prev_paths)
@@ -712,28 +735,34 @@ PREFIXES = ["django", "pytest", "flake8", "types", "sphinx", "py", "azure", "myp
             "odoo14-addon", "aws-cdk", "apache-airflow-providers", "tap", "target", "napari"]
 
 
-def scale_word(rng: random.Random) -> str:
-    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+def scale_words() -> list[str]:
+    """Every 2- and 3-syllable word (~3*10^5): a name's words are picked by index."""
+    pairs = [a + b for a in SYLLABLES for b in SYLLABLES]
+    return pairs + [p + c for p in pairs for c in SYLLABLES]
 
 
-def scale_name(rng: random.Random) -> str:
-    """A display name in one of the shapes common on PyPI."""
-    style = rng.random()
-    if style < 0.15:
-        return scale_word(rng)
-    if style < 0.50:
-        return f"{scale_word(rng)}-{scale_word(rng)}"
-    if style < 0.60:
-        return f"{scale_word(rng)}_{scale_word(rng)}"
-    if style < 0.65:
-        return f"{scale_word(rng)}.{scale_word(rng)}"
-    if style < 0.75:
-        return scale_word(rng).capitalize() + scale_word(rng).capitalize()
-    if style < 0.85:
-        return f"{scale_word(rng)}-{scale_word(rng)}-{scale_word(rng)}"
-    if style < 0.97:
-        return f"{rng.choice(PREFIXES)}-{scale_word(rng)}"
-    return f"{scale_word(rng)}{rng.randrange(2, 100)}"
+def scale_name(bits: int, words: list[str]) -> str:
+    """A display name in one of the shapes common on PyPI, from 64 random bits (one
+    getrandbits call per name keeps 10^6 names fast). Never two separators in a row:
+    scale_catalogue normalizes without a regex."""
+    n = len(words)
+    style = bits & 0xFF
+    w1, w2, w3 = (words[(bits >> 8) % n], words[(bits >> 27) % n], words[(bits >> 46) % n])
+    if style < 38:
+        return w1
+    if style < 128:
+        return f"{w1}-{w2}"
+    if style < 154:
+        return f"{w1}_{w2}"
+    if style < 166:
+        return f"{w1}.{w2}"
+    if style < 192:
+        return w1.capitalize() + w2.capitalize()
+    if style < 218:
+        return f"{w1}-{w2}-{w3}"
+    if style < 248:
+        return f"{PREFIXES[(bits >> 27) % len(PREFIXES)]}-{w1}"
+    return f"{w1}{(bits >> 46) % 98 + 2}"
 
 
 SCALE_MAX_SERIAL = 30_000_000
@@ -743,25 +772,23 @@ def scale_catalogue(seed: int, count: int) -> tuple[list[str], list[str], list[i
     """(display names, normalized names, serials) of `count` projects, sorted by normalized
     name as PyPI sorts its root; unique normalized names and unique serials <= 30M."""
     rng = random.Random(f"cistern-scale:{seed}:{count}")
-    names: list[str] = []
-    seen: set[str] = set()
-    while len(names) < count:
-        name = scale_name(rng)
-        normalized = g.normalize(name)
-        if normalized in seen:
-            name = f"{name}-{rng.randrange(10**6)}"
-            normalized = g.normalize(name)
-            if normalized in seen:
+    words = scale_words()
+    getrandbits = rng.getrandbits
+    by_normalized: dict[str, str] = {}
+    while len(by_normalized) < count:
+        name = scale_name(getrandbits(64), words)
+        normalized = name.lower().replace("_", "-").replace(".", "-")
+        if normalized in by_normalized:
+            name += f"-{rng.randrange(10**6)}"
+            normalized += name[name.rindex("-"):]
+            if normalized in by_normalized:
                 continue
-        seen.add(normalized)
-        names.append(name)
-    del seen
+        by_normalized[normalized] = name
     serials = rng.sample(range(1, SCALE_MAX_SERIAL), count - 1) + [SCALE_MAX_SERIAL]
-    rng.shuffle(serials)
-    normalized_names = [g.normalize(n) for n in names]
-    order = sorted(range(count), key=normalized_names.__getitem__)
-    return ([names[i] for i in order], [normalized_names[i] for i in order],
-            [serials[i] for i in order])
+    last = rng.randrange(count)  # sample's order is random already; place the maximum
+    serials[last], serials[-1] = serials[-1], serials[last]
+    normalized_names = sorted(by_normalized)
+    return [by_normalized[n] for n in normalized_names], normalized_names, serials
 
 
 def scale_root(catalogue: tuple[list[str], list[str], list[int]],
@@ -802,6 +829,8 @@ def root_only(out: str, seed: int, count: int, sample: int, files_base: Optional
     names, normalized, serials = scale_catalogue(seed, count)
     rng = random.Random(f"cistern-scale-sample:{seed}:{count}")
     picked = sorted(rng.sample(range(count), min(sample, count)))
+    print(f"generate.py: {count} names and serials, {time.monotonic() - started:.1f} s",
+          file=sys.stderr)
     writer = g.TreeWriter(out, rng, g.RandomPool(rng, 0), files_base)
     entries = []
     try:
@@ -814,6 +843,8 @@ def root_only(out: str, seed: int, count: int, sample: int, files_base: Optional
                                                 + [serials[i]]))
     finally:
         writer.close()
+    print(f"generate.py: {len(picked)} sample projects, {time.monotonic() - started:.1f} s",
+          file=sys.stderr)
     last = SCALE_MAX_SERIAL
     index_json, index_html = scale_root((names, normalized, serials), {}, last)
     del names, normalized, serials

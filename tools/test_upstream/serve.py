@@ -3,6 +3,7 @@
 
     serve.py start --workdir W [--tree T | --profile P --seed N [--faults] [--projects N]]
                    [--extra-conf FILE] [--mirror-web DIR]
+    serve.py reload --workdir W [--tree T]
     serve.py stop --workdir W
 
 `start` makes a throw-away CA and server certificate in W, picks two free loopback ports
@@ -148,7 +149,8 @@ def name_variants(display: str, normalized: str) -> set[str]:
 
 
 def write_maps(workdir: str, tree: str) -> None:
-    """Writes W/serials.conf and W/redirects.conf from the tree's root index.
+    """Writes W/serials.conf and W/redirects.conf from the tree's root index, plus the
+    quarantined projects of the manifest.json beside the tree (not in the root list).
 
     $pypi_serial is the X-PyPI-Last-Serial value of a page; $pypi_redirect the normalized URL
     for a display-name URL. Both are exact-match maps, so the lookup cost does not grow with
@@ -156,9 +158,23 @@ def write_maps(workdir: str, tree: str) -> None:
     """
     with open(os.path.join(tree, "simple", "index.v1_json"), "rb") as stream:
         root = json.load(stream)
+    projects = root["projects"]
+    manifest_path = os.path.join(os.path.dirname(os.path.abspath(tree)), "manifest.json")
+    if os.path.exists(manifest_path):
+        with open(manifest_path, "rb") as stream:
+            manifest = json.load(stream)
+        if manifest.get("root_only"):
+            # generate.py --root-only: only the sampled projects have pages; maps for the
+            # other ~10^6 names would only slow nginx down.
+            sampled = {p["normalized"] for p in manifest["projects"]}
+            projects = [p for p in projects
+                        if re.sub(r"[-_.]+", "-", p["name"]).lower() in sampled]
+        # Quarantined projects are not in the root list, but their page is served (PEP 792).
+        projects = projects + [{"name": p["name"], "_last-serial": p["serial"]}
+                               for p in manifest.get("quarantined", {}).values()]
     serial_lines, redirect_lines = [f"    /simple/ {root['meta']['_last-serial']};"], []
     seen: set[str] = set()
-    for project in root["projects"]:
+    for project in projects:
         display = project["name"]
         normalized = re.sub(r"[-_.]+", "-", display).lower()
         serial = project["_last-serial"]
@@ -352,12 +368,24 @@ def stop(args: argparse.Namespace) -> None:
 def reload(args: argparse.Namespace) -> None:
     """Implements `serve.py reload`: after a test changed the served tree, rewrites the serial
     and redirect maps from its root index and has nginx re-read them (SIGHUP), then waits until
-    the root answers with the new serial (bounded)."""
+    the root answers with the new serial (bounded). With --tree, nginx serves that tree from
+    then on, on the same ports (a test moving to the next generation of the upstream)."""
     workdir = os.path.abspath(args.workdir)
     with open(os.path.join(workdir, "server.json")) as stream:
         server = json.load(stream)
     if server["mode"] != "upstream":
         raise StartError("reload applies to an upstream, not a mirror")
+    if args.tree:  # serve another tree (e.g. the next generation) on the same ports
+        server["tree"], server["manifest"] = locate_tree(args.tree)
+        extra_conf = os.path.join(workdir, "extra.conf")
+        with open(os.path.join(workdir, "nginx.conf"), "w") as stream:
+            stream.write(nginx_conf(
+                workdir, {"https": server["https_port"], "http": server["http_port"]},
+                server["tree"], os.path.join(workdir, "server.pem"),
+                os.path.join(workdir, "server.key"),
+                extra_conf if os.path.exists(extra_conf) else None, False))
+        with open(os.path.join(workdir, "server.json"), "w") as stream:
+            stream.write(json.dumps(server) + "\n")
     write_maps(workdir, server["tree"])
     with open(os.path.join(server["tree"], "simple", "index.v1_json"), "rb") as stream:
         expected = str(json.load(stream)["meta"]["_last-serial"])
@@ -396,6 +424,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     reload_parser = commands.add_parser(
         "reload", help="after changing the served tree: refresh serial headers and redirects")
     reload_parser.add_argument("--workdir", required=True)
+    reload_parser.add_argument("--tree", help="serve this generate.py output (or its tree/) "
+                                              "from now on, e.g. the next generation")
     return parser.parse_args(argv)
 
 
