@@ -242,6 +242,8 @@ TEST_P(FaultServerProtoTest, ResetAfterNBytesFailsTheClientWhichGotExactlyN) {
   CurlResult got = Get(proto(), "/f.whl");
   EXPECT_NE(got.exit_code, 0);
   if (proto() == Proto::kHttp11) {  // curl drops what it buffered of a failed HTTP/2 stream
+    EXPECT_EQ(got.exit_code, kCurlRecvError) << got.err;
+    EXPECT_THAT(got.err, HasSubstr("reset by peer"));  // an RST, not a FIN
     EXPECT_EQ(got.body.size(), 30'000u);
     EXPECT_TRUE(got.body == body_.substr(0, 30'000));
   }
@@ -452,6 +454,24 @@ TEST_F(FaultServerTest, PlainHttp2WithPriorKnowledge) {
   EXPECT_EQ(got.http_version, "2");
   EXPECT_EQ(got.body, "hello");
   EXPECT_EQ(OnlyRecord("/f").protocol, "h2");
+}
+
+// nghttp (nghttp2-client) shows the frames: the advertised settings, and a body that arrives
+// whole through a 1 KiB stream window.
+TEST_F(FaultServerTest, AdvertisesMaxConcurrentStreamsAndRespectsFlowControl) {
+  FaultServerOptions options;
+  options.max_concurrent_streams = 3;
+  StartServer(true, options);
+  const std::string body = Pattern(200'000);
+  server_->SetResource("/big", {.body = body});
+  CommandResult run = RunCommand({"nghttp", "-v", "--window-bits=10", server_->url("/big")}, {},
+                                 std::chrono::seconds(30));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):3"));
+  EXPECT_THAT(run.out, HasSubstr("WINDOW_UPDATE"));
+  RequestRecord record = OnlyRecord("/big");
+  EXPECT_EQ(record.outcome, "complete");
+  EXPECT_EQ(record.body_bytes_sent, body.size());
 }
 
 // --- connections, TLS, options ---
