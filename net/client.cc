@@ -62,6 +62,18 @@ std::shared_ptr<spdlog::logger> NetLogger() {
 }  // namespace
 
 struct Client::Impl {
+  static PoolOptions MakePoolOptions(const ClientOptions& options) {
+    PoolOptions pool_options;
+    pool_options.max_connections_per_origin = options.max_connections_per_origin;
+    pool_options.idle_timeout = options.idle_timeout;
+    pool_options.read_buffer_size = options.read_buffer_size;
+    pool_options.http2 = options.http2;
+    pool_options.max_streams_per_connection = options.max_streams_per_connection;
+    pool_options.h2.stream_window = options.http2_stream_window;
+    pool_options.h2.connection_window = options.http2_connection_window;
+    return pool_options;
+  }
+
   Impl(Executor ex, ClientOptions opts, std::unique_ptr<TlsContext> tls_context)
       : executor(ex),
         options(std::move(opts)),
@@ -69,10 +81,7 @@ struct Client::Impl {
         dialer(*tls, DirectDialerOptions{.resolve_timeout = options.connect_timeout,
                                          .connect_timeout = options.connect_timeout,
                                          .tls_handshake_timeout = options.tls_handshake_timeout}),
-        pool(ex, dialer,
-             PoolOptions{.max_connections_per_origin = options.max_connections_per_origin,
-                         .idle_timeout = options.idle_timeout,
-                         .read_buffer_size = options.read_buffer_size}),
+        pool(ex, dialer, MakePoolOptions(options)),
         logger(NetLogger()) {}
 
   Task<Result<ResponseHead>> FollowRedirects(Request request, BodySink& sink);
@@ -88,7 +97,7 @@ struct Client::Impl {
 };
 
 Result<std::unique_ptr<Client>> Client::Create(Executor executor, ClientOptions options) {
-  auto tls = TlsContext::Create(TlsOptions{.ca_files = options.ca_files});
+  auto tls = TlsContext::Create(TlsOptions{.ca_files = options.ca_files, .offer_h2 = options.http2});
   if (!tls) {
     return tl::unexpected(tls.error());
   }
@@ -156,18 +165,29 @@ Task<Result<ResponseHead>> Client::Impl::FollowRedirects(Request request, BodySi
 }
 
 Task<Result<ResponseHead>> Client::Impl::FetchOnce(const Request& request, BodySink& sink) {
+  bool fresh = false;
   for (int attempt = 0;; ++attempt) {
-    auto lease = co_await pool.Acquire(request.url, /*fresh=*/attempt > 0);
+    auto lease = co_await pool.Acquire(request.url, fresh);
     if (!lease) {
       co_return tl::unexpected(lease.error());
     }
     ++requests;
-    Http1Connection& connection = lease->connection();
-    auto head = co_await connection.RoundTrip(request, options.user_agent, sink);
-    bool stale = !head && attempt == 0 && lease->reused() &&
-                 !connection.received_response_bytes() && IsStaleConnectionError(head.error());
+    bool retry = false;
+    Result<ResponseHead> head;
+    if (lease->is_h2()) {
+      head = co_await lease->h2().RoundTrip(request, options.user_agent, sink);
+      // RFC 9113 §8.7: a refused stream was not processed; the connection that refused it no
+      // longer takes streams after GOAWAY, so the pool picks another or dials.
+      retry = !head && attempt == 0 && head.error().code == Errc::kRefusedStream;
+    } else {
+      Http1Connection& connection = lease->connection();
+      head = co_await connection.RoundTrip(request, options.user_agent, sink);
+      retry = !head && attempt == 0 && lease->reused() && !connection.received_response_bytes() &&
+              IsStaleConnectionError(head.error());
+      fresh = retry;
+    }
     pool.Release(std::move(*lease));
-    if (!stale) {
+    if (!retry) {
       co_return head;
     }
     asio::cancellation_state state = co_await asio::this_coro::cancellation_state;

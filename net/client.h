@@ -1,6 +1,7 @@
 // Client: fetches HTTP(S) resources for the rest of cistern. Fetch() picks a pooled connection,
-// follows redirects, retries a stale keep-alive connection once, and streams the body into a
-// BodySink. Only HTTP/1.1 for now; HTTP/2 will slot in behind the same Fetch().
+// follows redirects, retries a stale keep-alive connection or a refused HTTP/2 stream once, and
+// streams the body into a BodySink. HTTPS speaks HTTP/2 when the server selects it in ALPN (many
+// requests share one connection) and HTTP/1.1 otherwise; plain http:// is HTTP/1.1.
 //
 // Executor: every method is called on the executor given to Create() (one network thread);
 // connections and timers live there. Thread safety: none beyond that.
@@ -31,8 +32,24 @@ struct ClientOptions {
 
   // Most connections open at once to one origin (scheme, host, port), busy or idle. Requests
   // beyond it wait for a connection. Default 4. Higher fetches more in parallel over HTTP/1.1 but
-  // costs the server more; PyPI's CDN is fine with a handful.
+  // costs the server more; PyPI's CDN is fine with a handful. Over HTTP/2 a further connection
+  // is opened only when every open one carries max_streams_per_connection requests.
   size_t max_connections_per_origin = 4;
+
+  // Offer HTTP/2 to https:// origins (ALPN "h2", then "http/1.1"). Default true. False keeps
+  // every connection on HTTP/1.1, one request per connection at a time.
+  bool http2 = true;
+  // Most requests in flight at once on one HTTP/2 connection; the server's
+  // SETTINGS_MAX_CONCURRENT_STREAMS lowers it further (nginx: 128). Default 100. Higher means
+  // fewer connections; each stream may buffer up to http2_stream_window bytes.
+  size_t max_streams_per_connection = 100;
+  // HTTP/2 receive window per stream: body bytes the server may send ahead of the BodySink.
+  // Default 1 MiB. Larger helps one big download over a long, fast link; it is also what one
+  // stream may hold in memory while its sink is slow. At most 2^31 - 1.
+  uint32_t http2_stream_window = 1 << 20;
+  // HTTP/2 receive window per connection, over all its streams: the bound on the body bytes a
+  // connection holds in memory. Default 8 MiB. At most 2^31 - 1.
+  uint32_t http2_connection_window = 8 << 20;
 
   // Limit for establishing TCP (over all resolved addresses; also the limit for name
   // resolution). Default 10 s.
@@ -71,15 +88,17 @@ class Client {
   // Returns the final response's head once its body is complete. Any complete response,
   // 404 and 503 included, is a value. Follows 301, 302, 303, 307 and 308 up to max_redirects
   // (the redirect's body is drained and discarded; a relative Location is resolved; a redirect
-  // from https to http is refused with Errc::kUnsupportedScheme). When a reused keep-alive
-  // connection fails before any response byte (the server closed it while idle), the request is
-  // retried once on a new connection; nothing else is retried here.
-  // Errors: Errc::kTimeout, kProtocol, kConnectionClosed, kTooManyRedirects, kInvalidUrl,
-  // kUnsupportedScheme, kResolve, kConnect, kDecompress; "x509" and "openssl" TLS errors; the
-  // sink's errors; system codes. The detail starts with the method and URL. After an error the
-  // sink may hold part of a body.
-  // Cancellation: terminal; the connection is closed and operation_aborted is returned, never
-  // retried.
+  // from https to http is refused with Errc::kUnsupportedScheme). Retried once, and nothing else
+  // is retried here: a request on a reused HTTP/1.1 keep-alive connection that fails before any
+  // response byte (the server closed it while idle), on a new connection; and an HTTP/2 stream
+  // the server did not process (REFUSED_STREAM, or above a GOAWAY's last-stream-id), on a
+  // connection that still takes streams, or a new one.
+  // Errors: Errc::kTimeout, kProtocol, kConnectionClosed, kStreamReset, kRefusedStream,
+  // kTooManyRedirects, kInvalidUrl, kUnsupportedScheme, kResolve, kConnect, kDecompress; "x509"
+  // and "openssl" TLS errors; the sink's errors; system codes. The detail starts with the method
+  // and URL. After an error the sink may hold part of a body.
+  // Cancellation: terminal; an HTTP/1.1 connection is closed, an HTTP/2 stream is reset (the
+  // connection's other requests go on), and operation_aborted is returned, never retried.
   // Lifetime: `sink` and the client must outlive the returned task.
   // Executor: must be awaited on this client's executor.
   Task<Result<ResponseHead>> Fetch(Request request, BodySink& sink);
@@ -89,7 +108,7 @@ class Client {
   void Shutdown();
 
   struct Stats {
-    uint64_t connections_opened = 0;  // TCP connections established (TLS included)
+    uint64_t connections_opened = 0;  // TCP connections established (TLS included, either protocol)
     uint64_t requests = 0;            // requests written, redirects and retries included
     uint64_t bytes_received = 0;      // raw bytes read from sockets (heads, compressed bodies)
   };

@@ -59,7 +59,8 @@ class Stream {
 
   bool is_open() const;
   bool is_tls() const;
-  // The ALPN protocol the server selected ("http/1.1"), or empty.
+  // The ALPN protocol the server selected ("h2" or "http/1.1"), or empty (plain TCP, or no
+  // ALPN answer: HTTP/1.1).
   std::string alpn_protocol() const;
 
  private:

@@ -10,8 +10,10 @@ namespace cistern::net {
 namespace {
 
 constexpr const char* kSystemCertDir = "/etc/ssl/certs";
-// ALPN wire format (RFC 7301 §3.1): length-prefixed protocol names.
-constexpr unsigned char kAlpnOffer[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+// ALPN wire format (RFC 7301 §3.1): length-prefixed protocol names, most preferred first.
+constexpr unsigned char kAlpnH2AndHttp11[] = {2,   'h', '2', 8,   'h', 't', 't',
+                                              'p', '/', '1', '.', '1'};
+constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 std::string OpenSslReason() {
   unsigned long err = ERR_get_error();
@@ -55,7 +57,10 @@ Result<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions& options
     }
   }
   // SSL_CTX_set_alpn_protos returns 0 on success (the opposite of most of OpenSSL).
-  if (SSL_CTX_set_alpn_protos(ctx, kAlpnOffer, sizeof(kAlpnOffer)) != 0) {
+  int alpn = options.offer_h2
+                 ? SSL_CTX_set_alpn_protos(ctx, kAlpnH2AndHttp11, sizeof(kAlpnH2AndHttp11))
+                 : SSL_CTX_set_alpn_protos(ctx, kAlpnHttp11, sizeof(kAlpnHttp11));
+  if (alpn != 0) {
     return Fail(Errc::kTlsConfig, "set ALPN protocols: " + OpenSslReason());
   }
   return std::unique_ptr<TlsContext>(new TlsContext(std::move(impl)));

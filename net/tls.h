@@ -1,7 +1,8 @@
 // TlsContext: the client TLS configuration every HTTPS connection uses. The system trust store
 // (and /etc/ssl/certs) is always on; extra PEM CA files are added to it, never replace it.
-// TLS 1.2 or newer; ALPN offers "http/1.1" (h2 comes with the HTTP/2 client). Peer verification,
-// including the host name or IP address, is always on: there is no way to turn it off.
+// TLS 1.2 or newer; ALPN offers "h2" then "http/1.1" (or only "http/1.1"), and the server picks
+// (Stream::alpn_protocol()). Peer verification, including the host name or IP address, is always
+// on: there is no way to turn it off.
 //
 // Thread safety: immutable after Create(); may be shared by connections on any thread.
 #pragma once
@@ -21,6 +22,9 @@ namespace cistern::net {
 struct TlsOptions {
   // PEM files of extra trust anchors, added to the system store. Default: none.
   std::vector<std::string> ca_files;
+  // Offer "h2" before "http/1.1" in ALPN (RFC 7301). Default true; false keeps every HTTPS
+  // connection on HTTP/1.1.
+  bool offer_h2 = true;
 };
 
 class TlsContext {

@@ -1,5 +1,7 @@
-// Client against real nginx (tests/support NginxUpstream): HTTPS with the test CA, HTTP,
-// redirects, keep-alive, connection limits and a streamed multi-MiB file.
+// Client against real nginx (tests/support NginxUpstream): HTTPS with the test CA (HTTP/2 by
+// ALPN, and HTTP/1.1 when HTTP/2 is off), HTTP, redirects, keep-alive, connection limits, many
+// requests multiplexed on one HTTP/2 connection and streamed multi-MiB files.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -118,7 +120,7 @@ TEST_F(ClientNginxTest, FetchesAGzippedJsonPageOverHttps) {
             sink);
   ASSERT_TRUE(head.has_value()) << head.error().message();
   EXPECT_EQ(head->status, 200);
-  EXPECT_EQ(head->protocol, "http/1.1");
+  EXPECT_EQ(head->protocol, "h2");
   EXPECT_EQ(head->headers.Get("Content-Encoding"), "gzip");
   EXPECT_EQ(head->headers.Get("Content-Type"), "application/vnd.pypi.simple.v1+json");
   EXPECT_TRUE(head->headers.Get("X-PyPI-Last-Serial").has_value());
@@ -226,6 +228,7 @@ TEST_F(ClientNginxTest, ParallelFetchesStayWithinTheConnectionLimit) {
 
 TEST_F(ClientNginxTest, StreamsAMultiMebibyteFileWithBackpressure) {
   ClientOptions options = TrustingOptions();
+  options.http2 = false;  // chunks are read-buffer sized over HTTP/1.1
   options.read_buffer_size = 16 * 1024;
   MakeClient(options);
   CheckingSink sink;
@@ -237,6 +240,117 @@ TEST_F(ClientNginxTest, StreamsAMultiMebibyteFileWithBackpressure) {
   EXPECT_GE(sink.chunks(), static_cast<int>(kBigFileSize / (16 * 1024)));
   ASSERT_EQ(sink.body().size(), big_file_->size());
   EXPECT_TRUE(sink.body() == *big_file_);
+}
+
+TEST_F(ClientNginxTest, SpeaksHttp11OverHttpsWhenHttp2IsOff) {
+  ClientOptions options = TrustingOptions();
+  options.http2 = false;
+  MakeClient(options);
+  StringSink sink(64 << 20);
+  auto head = Fetch(Get(upstream_->https_url() + "/simple/foo-bar/"), sink);
+  ASSERT_TRUE(head.has_value()) << head.error().message();
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->protocol, "http/1.1");
+}
+
+// The same URLs over HTTP/1.1 and over HTTP/2 give the same statuses, heads and bodies.
+std::vector<Request> MixedRequests(const std::string& base) {
+  std::vector<Request> requests;
+  for (int i = 0; i < 3; ++i) {
+    requests.push_back(Get(base + "/packages/zz/big.bin"));
+    requests.push_back(Get(base + "/simple/"));
+    requests.push_back(Get(base + "/simple/foo-bar/", "application/vnd.pypi.simple.v1+json"));
+    requests.push_back(Get(base + "/simple/foo-bar/", "text/html"));
+    requests.push_back(Get(base + "/simple/Foo_Bar/"));  // a redirect
+    requests.push_back(Get(base + "/packages/zz/nope.bin"));
+  }
+  return requests;
+}
+
+Task<void> FetchRequestInto(Client* client, Request request, ParallelFetch* out) {
+  out->head = co_await client->Fetch(std::move(request), out->sink);
+}
+
+Task<Result<void>> FetchEach(Client* client, std::vector<Request> requests,
+                             std::vector<ParallelFetch>* out) {
+  TaskGroup group(co_await asio::this_coro::executor);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    group.Spawn(FetchRequestInto(client, std::move(requests[i]), &(*out)[i]));
+  }
+  co_await group.Wait();
+  co_return Result<void>{};
+}
+
+TEST_F(ClientNginxTest, ParallelFetchesOverHttp2ShareOneConnectionAndMatchHttp11) {
+  std::vector<Request> requests = MixedRequests(upstream_->https_url());
+  ClientOptions h1_options = TrustingOptions();
+  h1_options.http2 = false;
+  MakeClient(h1_options);
+  std::vector<ParallelFetch> over_h1(requests.size());
+  ASSERT_TRUE(testing::RunOn(io_, FetchEach(client_.get(), requests, &over_h1)).has_value());
+
+  MakeClient(TrustingOptions());
+  std::vector<ParallelFetch> over_h2(requests.size());
+  ASSERT_TRUE(testing::RunOn(io_, FetchEach(client_.get(), requests, &over_h2)).has_value());
+  EXPECT_EQ(client_->stats().connections_opened, 1u);
+  EXPECT_EQ(client_->stats().requests, requests.size() + 3);  // 3 redirects followed
+  EXPECT_GT(client_->stats().bytes_received, 3 * kBigFileSize);
+
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SCOPED_TRACE(requests[i].url.str());
+    ASSERT_TRUE(over_h1[i].head.has_value()) << over_h1[i].head.error().message();
+    ASSERT_TRUE(over_h2[i].head.has_value()) << over_h2[i].head.error().message();
+    EXPECT_EQ(over_h1[i].head->protocol, "http/1.1");
+    EXPECT_EQ(over_h2[i].head->protocol, "h2");
+    EXPECT_EQ(over_h2[i].head->status, over_h1[i].head->status);
+    EXPECT_EQ(over_h2[i].head->url, over_h1[i].head->url);
+    EXPECT_EQ(over_h2[i].head->content_length, over_h1[i].head->content_length);
+    EXPECT_EQ(over_h2[i].head->headers.Get("Content-Type"),
+              over_h1[i].head->headers.Get("Content-Type"));
+    EXPECT_TRUE(over_h2[i].sink.body() == over_h1[i].sink.body());
+  }
+  EXPECT_TRUE(over_h2[0].sink.body() == *big_file_);
+}
+
+// A slow disk: waits per chunk and records how far the bytes read from the socket ran ahead
+// of what it had taken.
+class SlowRecordingSink final : public BodySink {
+ public:
+  explicit SlowRecordingSink(const Client* client) : client_(client) {}
+  Result<void> OnHead(const ResponseHead&) override { return {}; }
+  Task<Result<void>> OnData(std::span<const uint8_t> bytes) override {
+    // Everything before this chunk was taken (and so consumed); the server can have sent at
+    // most one stream window beyond it.
+    uint64_t ahead = client_->stats().bytes_received - body_.size();
+    max_ahead_ = std::max(max_ahead_, ahead);
+    body_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    co_await SleepFor(2ms);
+    co_return Result<void>{};
+  }
+  const std::string& body() const { return body_; }
+  uint64_t max_ahead() const { return max_ahead_; }
+
+ private:
+  const Client* client_;
+  std::string body_;
+  uint64_t max_ahead_ = 0;
+};
+
+TEST_F(ClientNginxTest, ASlowSinkOverHttp2BuffersAtMostOneStreamWindow) {
+  ClientOptions options = TrustingOptions();
+  options.http2_stream_window = 256 * 1024;
+  MakeClient(options);
+  SlowRecordingSink sink(client_.get());
+  auto head = Fetch(Get(upstream_->https_url() + "/packages/zz/big.bin"), sink);
+  ASSERT_TRUE(head.has_value()) << head.error().message();
+  EXPECT_EQ(head->protocol, "h2");
+  EXPECT_EQ(head->content_length, kBigFileSize);
+  EXPECT_TRUE(sink.body() == *big_file_);
+  // Window plus framing: 9 bytes per DATA frame, heads, SETTINGS, WINDOW_UPDATE acks, TLS
+  // records are not counted (bytes_received is after TLS).
+  EXPECT_LE(sink.max_ahead(), 256u * 1024 + 16 * 1024);
+  // And the window was used: the server ran well ahead of the slow sink at some point.
+  EXPECT_GE(sink.max_ahead(), 128u * 1024);
 }
 
 TEST_F(ClientNginxTest, PlainHttpWorks) {
