@@ -6,6 +6,7 @@
 //   project_files  <name> '\0' <path>                       -> empty (index: a project's files)
 //   journal        <generation: uint64 big-endian> <path>   -> journal value
 //   meta           <key>                                    -> UTF-8 text
+//   removals       <path>                                   -> empty (committed, not yet unlinked)
 //
 // Big-endian generations make byte order equal numeric order, so a scan from generation G visits
 // entries in generation order. Names never contain '\0' (enforced by WriteBatch), so the prefix
@@ -27,6 +28,7 @@ inline constexpr std::string_view kFilesFamily = "files";
 inline constexpr std::string_view kProjectFilesFamily = "project_files";
 inline constexpr std::string_view kJournalFamily = "journal";
 inline constexpr std::string_view kMetaFamily = "meta";
+inline constexpr std::string_view kRemovalsFamily = "removals";
 
 // meta keys
 inline constexpr std::string_view kSchemaVersion = "schema_version";

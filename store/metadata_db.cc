@@ -21,11 +21,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-enum class Family : size_t { kProjects, kFiles, kProjectFiles, kJournal, kMeta, kCount };
+enum class Family : size_t {
+  kProjects,
+  kFiles,
+  kProjectFiles,
+  kJournal,
+  kMeta,
+  kRemovals,
+  kCount
+};
 
-constexpr std::string_view kFamilyNames[] = {keys::kProjectsFamily, keys::kFilesFamily,
+constexpr std::string_view kFamilyNames[] = {keys::kProjectsFamily,     keys::kFilesFamily,
                                              keys::kProjectFilesFamily, keys::kJournalFamily,
-                                             keys::kMetaFamily};
+                                             keys::kMetaFamily,         keys::kRemovalsFamily};
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
 
 // The RocksDB Status mapping (style §7): the code says what kind of failure, the detail keeps
@@ -138,6 +146,18 @@ void WriteBatch::AddJournal(const JournalEntry& entry) {
 void WriteBatch::PutMeta(std::string_view key, std::string_view value) {
   if (impl_->Check("meta key", key)) {
     impl_->Put(Family::kMeta, std::string(key), std::string(value));
+  }
+}
+
+void WriteBatch::AddRemoval(std::string_view path) {
+  if (impl_->Check("removal path", path)) {
+    impl_->Put(Family::kRemovals, std::string(path), {});
+  }
+}
+
+void WriteBatch::ClearRemoval(std::string_view path) {
+  if (impl_->Check("removal path", path)) {
+    impl_->Delete(Family::kRemovals, std::string(path));
   }
 }
 
@@ -375,6 +395,19 @@ Result<void> MetadataDb::ForEachProject(const std::function<bool(const ProjectRe
     }
   }
   return impl_->IteratorStatus(*it, Family::kProjects);
+}
+
+Result<std::vector<std::string>> MetadataDb::Removals() const {
+  std::vector<std::string> paths;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->Cf(Family::kRemovals)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    paths.emplace_back(ToView(it->key()));
+  }
+  if (auto status = impl_->IteratorStatus(*it, Family::kRemovals); !status) {
+    return tl::unexpected(status.error());
+  }
+  return paths;
 }
 
 Result<std::vector<FileRecord>> MetadataDb::ProjectFiles(std::string_view name) const {

@@ -55,6 +55,11 @@ class WriteBatch {
   void AddJournal(const JournalEntry& entry);
   // meta[key] = value.
   void PutMeta(std::string_view key, std::string_view value);
+  // removals[path]: a path whose records this batch drops and that must leave the disk. Whoever
+  // commits it unlinks the path afterwards and then clears it; a crash in between leaves it here
+  // for the next run, so no unreferenced file outlives a killed process.
+  void AddRemoval(std::string_view path);
+  void ClearRemoval(std::string_view path);
 
   // Number of buffered key operations; `PutFile` and `DeleteFile` count two (files and
   // project_files).
@@ -108,6 +113,9 @@ class MetadataDb {
   [[nodiscard]] Result<std::vector<FileRecord>> ProjectFiles(std::string_view name) const;
 
   [[nodiscard]] Result<std::optional<FileRecord>> GetFile(std::string_view path) const;
+
+  // Every pending removal (WriteBatch::AddRemoval), in path order.
+  [[nodiscard]] Result<std::vector<std::string>> Removals() const;
 
   [[nodiscard]] Result<std::optional<std::string>> GetMeta(std::string_view key) const;
 

@@ -131,6 +131,31 @@ TEST_F(MetadataDbTest, BatchAppliesPutsAndDeletesTogether) {
   EXPECT_EQ(*db_->GetProject("a"), std::nullopt);
 }
 
+TEST_F(MetadataDbTest, RemovalsAreCommittedWithTheBatchAndSurviveReopen) {
+  WriteBatch first;
+  first.PutFile(File("a", "p/a-1"));
+  ASSERT_TRUE(IsOk(db_->Write(std::move(first))));
+
+  WriteBatch removal;
+  removal.DeleteFile(File("a", "p/a-1"));
+  removal.AddRemoval("p/a-1");
+  removal.AddRemoval("simple/a/index.html");
+  ASSERT_TRUE(IsOk(db_->Write(std::move(removal))));
+  Reopen();  // a crash between the commit and the unlink
+  auto pending = db_->Removals();
+  ASSERT_TRUE(IsOk(pending));
+  EXPECT_EQ(*pending, (std::vector<std::string>{"p/a-1", "simple/a/index.html"}));
+
+  WriteBatch clear;
+  clear.ClearRemoval("p/a-1");
+  ASSERT_TRUE(IsOk(db_->Write(std::move(clear))));
+  EXPECT_EQ(*db_->Removals(), (std::vector<std::string>{"simple/a/index.html"}));
+
+  WriteBatch bad;
+  bad.AddRemoval("");
+  EXPECT_FALSE(db_->Write(std::move(bad)).has_value());
+}
+
 TEST_F(MetadataDbTest, ProjectFilesDoesNotLeakFooIntoFooBar) {
   WriteBatch batch;
   batch.PutFile(File("foo", "packages/foo-1.tar.gz"));
@@ -249,7 +274,8 @@ TEST_F(MetadataDbTest, CorruptValueIsReportedWithItsKey) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     for (const std::string_view name :
          {std::string_view(rocksdb::kDefaultColumnFamilyName), keys::kProjectsFamily,
-          keys::kFilesFamily, keys::kProjectFilesFamily, keys::kJournalFamily, keys::kMetaFamily}) {
+          keys::kFilesFamily, keys::kProjectFilesFamily, keys::kJournalFamily, keys::kMetaFamily,
+          keys::kRemovalsFamily}) {
       families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
