@@ -32,6 +32,8 @@ class EngineCategory final : public std::error_category {
         return "invalid configuration";
       case Errc::kCancelled:
         return "interrupted";
+      case Errc::kDeletionGuard:
+        return "deletion guard";
     }
     return "unknown engine error";
   }

@@ -29,6 +29,7 @@ enum class Errc {
   kLocked,             // another process holds the mirror lock
   kConfig,             // invalid options
   kCancelled,          // the run was interrupted
+  kDeletionGuard,      // the index lost more projects than the deletion guard allows
 };
 
 const std::error_category& engine_category() noexcept;

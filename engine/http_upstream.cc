@@ -124,7 +124,7 @@ net::Task<Result<FetchedPage>> HttpUpstream::FetchProject(ProjectName name) {
   FetchedPage fetched;
   fetched.url = head->url;
   fetched.header_serial = SerialHeader(*head);
-  if (head->status == 404) {
+  if (head->status == 404 || head->status == 410) {  // 410 Gone: deleted, said plainly
     fetched.found = false;
     co_return fetched;
   }

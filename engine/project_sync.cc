@@ -47,6 +47,7 @@ ProjectSync::ProjectSync(const ProjectSyncContext& context)
       generation_(context.generation),
       progress_(context.progress),
       report_(context.report),
+      root_changes_(context.root_changes),
       control_(context.control) {}
 
 net::Task<Result<FetchedPage>> ProjectSync::FetchFreshPage(const ProjectToSync& candidate) {
@@ -260,12 +261,14 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
     ++report_.pages_written;
   }
 
-  // Files the new page no longer lists: out of the records now, off the disk after the commit.
+  // Files the new page no longer lists: out of the records now; the run unlinks them after its
+  // root index is written (store removals survive a crash in between).
   for (const std::string& path : plan.remove) {
     if (auto it = stored_by_path.find(path); it != stored_by_path.end()) {
       batch.DeleteFile(*it->second);
       batch.AddJournal(store::JournalEntry{generation_, path, store::JournalAction::kRemoved, 0,
                                            std::nullopt});
+      batch.AddRemoval(path);
     }
   }
   // A .metadata that failed is not advertised; keeping the previous serial makes the next run
@@ -281,25 +284,8 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
     fatal_ = FromStore(committed.error(), name);
     co_return;
   }
-  if (!plan.remove.empty()) {
-    auto removed = co_await OnDisk([&]() -> store::Result<void> {
-      for (const std::string& path : plan.remove) {
-        auto relative = store::RelativePath::Parse(path);
-        if (!relative) {
-          return tl::make_unexpected(relative.error());
-        }
-        if (auto ok = tree_->Remove(*relative); !ok) {
-          return ok;
-        }
-      }
-      return {};
-    });
-    if (!removed) {
-      fatal_ = FromStore(removed.error(), name);
-      co_return;
-    }
-    report_.files_removed += plan.remove.size();
-  }
+  root_changes_[name] =
+      RootEntry{.name = name, .display_name = candidate.display_name, .serial = committed_serial};
   ++report_.projects_synced;
   if (metadata_error) {
     Error error = std::move(*metadata_error);
@@ -307,6 +293,70 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
     Log()->warn("metadata deferred project={} reason=\"{}\"", name, error.Message());
     report_.deferred.push_back(std::move(error));
   }
+}
+
+net::Task<void> ProjectSync::DeleteProject(const store::ProjectRecord& stored) {
+  const std::string& name = stored.name;
+  auto parsed = ProjectName::Parse(name);
+  if (!parsed) {
+    fatal_ = MakeError(Errc::kLocal, "the database holds an invalid project name", name);
+    co_return;
+  }
+  ProjectToSync probe{std::move(*parsed), stored.display_name, std::nullopt, stored};
+  auto fetched = co_await FetchFreshPage(probe);
+  if (!fetched) {
+    Error error = fetched.error();
+    error.project = name;
+    error.detail = "no longer listed in the index, but its page could not be checked (" +
+                   error.detail + "); kept, the next run checks again";
+    Log()->warn("deletion deferred project={} reason=\"{}\"", name, error.detail);
+    report_.deferred.push_back(std::move(error));
+    co_return;
+  }
+  // Quarantined (PEP 792): PyPI leaves it out of the index and its page lists no files; an index
+  // must not offer them, and a fresh mirror would not hold the project at all.
+  const bool quarantined = fetched->found && fetched->page.status.status == "quarantined";
+  if (fetched->found && !quarantined) {
+    // The index and the page disagree: keep what we have rather than delete on a glitch.
+    Error warning = MakeError(
+        Errc::kProjectPage,
+        fmt::format("no longer listed in the index, but GET {} still answers; kept until the page "
+                    "is gone",
+                    fetched->url.str()),
+        name);
+    Log()->warn("deletion skipped project={} reason=\"{}\"", name, warning.detail);
+    report_.warnings.push_back(std::move(warning));
+    co_return;
+  }
+
+  auto files = co_await OnDisk([this, &name] { return db_->ProjectFiles(name); });
+  if (!files) {
+    fatal_ = FromStore(files.error(), name);
+    co_return;
+  }
+  store::WriteBatch batch;
+  auto remove = [&](const std::string& path) {
+    batch.AddJournal(
+        store::JournalEntry{generation_, path, store::JournalAction::kRemoved, 0, std::nullopt});
+    batch.AddRemoval(path);
+  };
+  for (const char* page : {"index.v1_json", "index.v1_html", "index.html"}) {
+    remove(PagePath(probe.name, page).str());
+  }
+  for (const store::FileRecord& file : *files) {
+    batch.DeleteFile(file);
+    remove(file.path);
+  }
+  batch.DeleteProject(name);
+  auto committed = co_await OnDisk([this, &batch] { return db_->Write(std::move(batch)); });
+  if (!committed) {
+    fatal_ = FromStore(committed.error(), name);
+    co_return;
+  }
+  root_changes_[name] = std::nullopt;
+  ++report_.projects_deleted;
+  Log()->info("project deleted project={} files={} reason={}", name, files->size(),
+              quarantined ? "quarantined" : "page gone");
 }
 
 net::Task<void> ProjectSync::DownloadWorker(std::shared_ptr<size_t> next,

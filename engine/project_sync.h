@@ -18,6 +18,7 @@
 #include "engine/error.h"
 #include "engine/planner.h"
 #include "engine/pypi/project_name.h"
+#include "engine/render/root_index.h"
 #include "engine/sync_run.h"
 #include "engine/upstream.h"
 #include "net/asio.h"
@@ -35,6 +36,10 @@ struct ProjectToSync {
   std::optional<store::ProjectRecord> stored;
 };
 
+// The root index entries a run changed, by normalized name: the committed entry, or nullopt for
+// a project deleted. The run applies them to the entries it read at its start (O(changes)).
+using RootChanges = std::map<std::string, std::optional<RootEntry>>;
+
 // What the projects of one run share.
 // Lifetime: everything referenced outlives the ProjectSync built from it.
 struct ProjectSyncContext {
@@ -47,6 +52,7 @@ struct ProjectSyncContext {
   store::Generation generation;
   SyncProgress& progress;
   SyncReport& report;
+  RootChanges& root_changes;
   const SyncControl* control;  // may be null
 };
 
@@ -60,6 +66,14 @@ class ProjectSync {
   // I/O failure (disk full, permissions, database) is kept in `fatal()`, which ends the run.
   // Lifetime: `project` outlives the returned task.
   net::Task<void> SyncProject(const ProjectToSync& project);
+
+  // Removes a mirrored project that the index no longer lists, once its page confirms it is gone
+  // (404 or 410) or quarantined (PEP 792: its files must not be offered): one batch drops its records, journals every path as removed and queues the paths
+  // for unlinking (store removals), which the run does after the root index stops listing the
+  // project. A page that still answers keeps the project (a warning: the index may be glitching);
+  // a failed check defers it. Never fails as a whole, like SyncProject.
+  // Lifetime: `stored` outlives the returned task.
+  net::Task<void> DeleteProject(const store::ProjectRecord& stored);
 
   const std::optional<Error>& fatal() const { return fatal_; }
 
@@ -92,6 +106,7 @@ class ProjectSync {
   store::Generation generation_;
   SyncProgress& progress_;
   SyncReport& report_;
+  RootChanges& root_changes_;
   const SyncControl* control_;
   std::optional<Error> fatal_;
 };

@@ -46,10 +46,18 @@ class SyncRun {
   net::Task<Result<SyncReport>> Run();
 
  private:
+  // What changed between the index and the database.
+  struct Diff {
+    std::vector<ProjectToSync> candidates;     // new, or serial moved
+    std::vector<store::ProjectRecord> gone;    // mirrored, no longer listed
+  };
+
   Result<void> OpenMirror();
-  Result<std::vector<ProjectToSync>> SelectCandidates(const RootIndex& index);
-  net::Task<void> Worker(std::shared_ptr<size_t> next, const std::vector<ProjectToSync>* candidates);
+  Result<Diff> DiffIndex(const RootIndex& index);
+  Result<void> CheckDeletionGuard(const Diff& diff) const;
+  net::Task<void> Worker(std::shared_ptr<size_t> next, const Diff* diff);
   net::Task<Result<void>> WriteRoot();
+  store::Result<void> ApplyRemovals();
   net::Task<Result<void>> FinishRun();
 
   template <class F>
@@ -73,6 +81,10 @@ class SyncRun {
   store::Generation generation_{};
   Clock::time_point started_ = Clock::now();
   SyncReport report_;
+  // The root index as the database held it at the start (every mirrored project, in name order)
+  // and what this run changed in it.
+  std::vector<RootEntry> mirrored_;
+  RootChanges root_changes_;
 };
 
 Result<void> SyncRun::OpenMirror() {
@@ -119,14 +131,20 @@ Result<void> SyncRun::OpenMirror() {
   return {};
 }
 
-// Validates names, applies the project filter and diffs serials against the database.
-Result<std::vector<ProjectToSync>> SyncRun::SelectCandidates(const RootIndex& index) {
+// Validates names, applies the project filter and diffs serials against the database: one pass
+// over the index sorted by normalized name, merged with one scan of the projects family (no
+// lookup per project; PyPI lists ~740,000). Keeps the stored entries for the root index.
+Result<SyncRun::Diff> SyncRun::DiffIndex(const RootIndex& index) {
   std::unordered_set<std::string> wanted;
   for (const std::string& requested : options_.projects) {
     wanted.insert(NormalizeProjectName(requested));
   }
-  std::unordered_set<std::string> seen;
-  std::vector<ProjectToSync> candidates;
+  struct Listed {
+    ProjectName name;
+    const IndexEntry* entry;
+  };
+  std::vector<Listed> listed;
+  listed.reserve(wanted.empty() ? index.projects.size() : wanted.size());
   for (const IndexEntry& entry : index.projects) {
     auto name = ProjectName::Parse(entry.name);
     if (!name) {
@@ -136,37 +154,93 @@ Result<std::vector<ProjectToSync>> SyncRun::SelectCandidates(const RootIndex& in
     if (!wanted.empty() && !wanted.contains(name->str())) {
       continue;
     }
-    if (!seen.insert(name->str()).second) {
+    listed.push_back(Listed{std::move(*name), &entry});
+  }
+  // Stable: of two entries with one normalized name, the first listed wins.
+  std::stable_sort(listed.begin(), listed.end(), [](const Listed& a, const Listed& b) {
+    return a.name.str() < b.name.str();
+  });
+  std::vector<Listed> unique;
+  unique.reserve(listed.size());
+  for (Listed& item : listed) {
+    if (!unique.empty() && unique.back().name.str() == item.name.str()) {
       // Impossible on PyPI (normalized names are unique); never write two directories.
       report_.warnings.push_back(MakeError(
           Errc::kInvalidName,
-          fmt::format("\"{}\" normalizes to a name listed before; ignored", entry.name),
-          name->str()));
+          fmt::format("\"{}\" normalizes to a name listed before; ignored", item.entry->name),
+          item.name.str()));
       continue;
     }
-    ++report_.projects_upstream;
-    std::optional<store::ProjectRecord> stored;
-    if (db_) {
-      auto record = db_->GetProject(name->str());
-      if (!record) {
-        return tl::make_unexpected(FromStore(record.error(), name->str()));
+    unique.push_back(std::move(item));
+  }
+  listed = {};
+  report_.projects_upstream = unique.size();
+
+  Diff diff;
+  auto add_candidate = [&diff](Listed& item, std::optional<store::ProjectRecord> stored) {
+    diff.candidates.push_back(ProjectToSync{std::move(item.name), item.entry->name,
+                                            item.entry->last_serial, std::move(stored)});
+  };
+  size_t next = 0;
+  if (db_) {
+    auto scanned = db_->ForEachProject([&](const store::ProjectRecord& record) {
+      mirrored_.push_back(RootEntry{record.name, record.display_name,
+                                    static_cast<int64_t>(record.serial)});
+      while (next < unique.size() && unique[next].name.str() < record.name) {
+        add_candidate(unique[next++], std::nullopt);
       }
-      stored = std::move(*record);
-    }
-    const bool changed = !stored || !entry.last_serial ||
-                         static_cast<int64_t>(stored->serial) < *entry.last_serial;
-    if (changed) {
-      candidates.push_back(ProjectToSync{std::move(*name), entry.name, entry.last_serial,
-                                     std::move(stored)});
+      if (next < unique.size() && unique[next].name.str() == record.name) {
+        Listed& item = unique[next++];
+        const std::optional<int64_t>& serial = item.entry->last_serial;
+        if (!serial || static_cast<int64_t>(record.serial) < *serial) {
+          add_candidate(item, record);
+        }
+      } else if (wanted.empty() || wanted.contains(record.name)) {
+        diff.gone.push_back(record);
+      }
+      return true;
+    });
+    if (!scanned) {
+      return tl::make_unexpected(FromStore(scanned.error()));
     }
   }
+  while (next < unique.size()) {
+    add_candidate(unique[next++], std::nullopt);
+  }
   for (const std::string& requested : wanted) {
-    if (!seen.contains(requested)) {
+    auto it = std::lower_bound(
+        unique.begin(), unique.end(), requested,
+        [](const Listed& item, const std::string& name) { return item.name.str() < name; });
+    if (it == unique.end() || it->name.str() != requested) {
       report_.warnings.push_back(MakeError(
           Errc::kInvalidName, "not listed in the upstream index; nothing to sync", requested));
     }
   }
-  return candidates;
+  return diff;
+}
+
+Result<void> SyncRun::CheckDeletionGuard(const Diff& diff) const {
+  const size_t gone = diff.gone.size();
+  const size_t stored = mirrored_.size();
+  if (options_.allow_deletions || gone == 0) {
+    return {};
+  }
+  const bool too_many = gone > options_.max_delete_count;
+  const bool too_large_share = gone > SyncOptions::kDeletionGuardFloor &&
+                               gone * 100 > options_.max_delete_percent * stored;
+  if (!too_many && !too_large_share) {
+    return {};
+  }
+  return tl::make_unexpected(MakeError(
+      Errc::kDeletionGuard,
+      fmt::format("the upstream index no longer lists {} of the {} mirrored projects ({:.1f}%, "
+                  "e.g. {}); deleting them exceeds the deletion guard ([sync] max_delete_count = "
+                  "{}, max_delete_percent = {}). If upstream really removed them, run again with "
+                  "--allow-deletions or raise the limits in cistern.toml; if not, check the "
+                  "upstream URL",
+                  gone, stored, 100.0 * static_cast<double>(gone) / static_cast<double>(stored),
+                  diff.gone.front().name, options_.max_delete_count,
+                  options_.max_delete_percent)));
 }
 
 net::Task<Result<SyncReport>> SyncRun::Run() {
@@ -196,14 +270,21 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   }
   report_.upstream_serial = root->index.last_serial ? root->index.last_serial : root->header_serial;
 
-  auto candidates = co_await OnDisk([this, &root] { return SelectCandidates(root->index); });
-  if (!candidates) {
-    co_return tl::make_unexpected(candidates.error());
+  auto diff = co_await OnDisk([this, &root] { return DiffIndex(root->index); });
+  if (!diff) {
+    co_return tl::make_unexpected(diff.error());
   }
-  report_.projects_changed = candidates->size();
+  root = {};  // the index can be large (PyPI's is ~40 MB parsed); the diff holds what is needed
+  report_.projects_changed = diff->candidates.size();
+  if (auto guard = CheckDeletionGuard(*diff); !guard) {
+    co_return tl::make_unexpected(guard.error());
+  }
   if (options_.dry_run) {
-    for (const ProjectToSync& candidate : *candidates) {
+    for (const ProjectToSync& candidate : diff->candidates) {
       report_.would_sync.push_back(candidate.name.str());
+    }
+    for (const store::ProjectRecord& gone : diff->gone) {
+      report_.would_delete.push_back(gone.name);
     }
     report_.net = client_->stats();
     report_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
@@ -211,17 +292,17 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   }
 
   report_.generation = static_cast<uint64_t>(generation_);
-  progress_.projects_total = candidates->size();
+  progress_.projects_total = diff->candidates.size() + diff->gone.size();
   downloader_ = std::make_unique<Downloader>(*upstream_, *tree_, disk_, options_.download);
   projects_ = std::make_unique<ProjectSync>(ProjectSyncContext{
       options_, *upstream_, *downloader_, *tree_, *db_, disk_, generation_, progress_, report_,
-      control_});
+      root_changes_, control_});
   {
     net::TaskGroup workers(co_await asio::this_coro::executor);
     auto next = std::make_shared<size_t>(0);
-    const size_t count = std::min(std::max<size_t>(options_.jobs, 1), candidates->size());
+    const size_t count = std::min(std::max<size_t>(options_.jobs, 1), progress_.projects_total);
     for (size_t i = 0; i < count; ++i) {
-      workers.Spawn(Worker(next, &*candidates));
+      workers.Spawn(Worker(next, &*diff));
     }
     co_await workers.Wait();
   }
@@ -231,7 +312,7 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   report_.interrupted = StopRequested();
   if (report_.interrupted) {
     Log()->warn("sync stopped early projects_synced={} projects_left={}", report_.projects_synced,
-                candidates->size() - progress_.projects_done);
+                progress_.projects_total - progress_.projects_done);
   }
   auto finished = co_await FinishRun();
   if (!finished) {
@@ -243,62 +324,106 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   co_return std::move(report_);
 }
 
-net::Task<void> SyncRun::Worker(std::shared_ptr<size_t> next,
-                                const std::vector<ProjectToSync>* candidates) {
-  // Single-threaded executor: taking the next index needs no lock.
-  while (*next < candidates->size() && !projects_->fatal() && !StopRequested()) {
-    const ProjectToSync& candidate = (*candidates)[(*next)++];
-    co_await projects_->SyncProject(candidate);
+net::Task<void> SyncRun::Worker(std::shared_ptr<size_t> next, const Diff* diff) {
+  // Single-threaded executor: taking the next index needs no lock. Deletions go first: what
+  // upstream removed (malware, often) should leave the mirror even if the run is cut short.
+  const size_t total = diff->gone.size() + diff->candidates.size();
+  while (*next < total && !projects_->fatal() && !StopRequested()) {
+    const size_t index = (*next)++;
+    if (index < diff->gone.size()) {
+      co_await projects_->DeleteProject(diff->gone[index]);
+    } else {
+      co_await projects_->SyncProject(diff->candidates[index - diff->gone.size()]);
+    }
     ++progress_.projects_done;
   }
 }
 
 net::Task<Result<void>> SyncRun::WriteRoot() {
   auto written = co_await OnDisk([this]() -> store::Result<bool> {
-    std::vector<RootEntry> entries;
-    auto listed = db_->ForEachProject([&entries](const store::ProjectRecord& record) {
-      entries.push_back(
-          RootEntry{record.name, record.display_name, static_cast<int64_t>(record.serial)});
-      return true;
-    });
-    if (!listed) {
-      return tl::make_unexpected(listed.error());
+    const store::RelativePath json_path = RootPath("index.v1_json");
+    const store::RelativePath v1_html_path = RootPath("index.v1_html");
+    const store::RelativePath html_path = RootPath("index.html");
+    auto previous_hash = db_->GetMeta(kMetaRootHash);
+    if (!previous_hash) {
+      return tl::make_unexpected(previous_hash.error());
     }
-    const std::optional<int64_t> serial = report_.serial;
-    const std::string json = RenderRootJson(entries, serial);
+    auto previous_serial = db_->GetMeta(kMetaSerial);
+    if (!previous_serial) {
+      return tl::make_unexpected(previous_serial.error());
+    }
+    auto present = [&]() -> store::Result<bool> {
+      for (const store::RelativePath* path : {&json_path, &v1_html_path, &html_path}) {
+        auto size = tree_->FileSize(*path);
+        if (!size) {
+          return tl::make_unexpected(size.error());
+        }
+        if (!*size) {
+          return false;
+        }
+      }
+      return true;
+    };
+    const bool same_serial = ParseMetaInt(*previous_serial) == report_.serial;
+    if (root_changes_.empty() && same_serial && previous_hash->has_value()) {
+      auto in_place = present();
+      if (!in_place || *in_place) {
+        return in_place ? store::Result<bool>(false) : tl::make_unexpected(in_place.error());
+      }
+    }
+
+    // The entries read at the start, with this run's changes merged in (both in name order).
+    std::vector<RootEntry> entries;
+    entries.reserve(mirrored_.size() + root_changes_.size());
+    auto change = root_changes_.begin();
+    auto take_changes_before = [&](const std::string* name) {
+      for (; change != root_changes_.end() && (name == nullptr || change->first < *name);
+           ++change) {
+        if (change->second) {
+          entries.push_back(*change->second);
+        }
+      }
+    };
+    for (RootEntry& entry : mirrored_) {
+      take_changes_before(&entry.name);
+      if (change != root_changes_.end() && change->first == entry.name) {
+        if (change->second) {
+          entries.push_back(*change->second);
+        }
+        ++change;
+      } else {
+        entries.push_back(std::move(entry));
+      }
+    }
+    take_changes_before(nullptr);
+    mirrored_ = {};
+
+    const std::string json = RenderRootJson(entries, report_.serial);
     const std::string html = RenderRootHtml(entries);
+    entries = {};
     store::Xxh3Hasher hasher;
     hasher.Update(store::AsBytes(html));
     hasher.Update(store::AsBytes(json));
     const std::string hash = std::to_string(hasher.Finish());
-    auto previous = db_->GetMeta(kMetaRootHash);
-    if (!previous) {
-      return tl::make_unexpected(previous.error());
-    }
-    const store::RelativePath json_path = RootPath("index.v1_json");
-    const store::RelativePath v1_html_path = RootPath("index.v1_html");
-    const store::RelativePath html_path = RootPath("index.html");
-    if (*previous == hash) {
-      auto present = tree_->FileSize(html_path);
-      if (!present) {
-        return tl::make_unexpected(present.error());
-      }
-      if (*present) {
-        return false;
+    if (*previous_hash == hash) {
+      auto in_place = present();
+      if (!in_place || *in_place) {
+        return in_place ? store::Result<bool>(false) : tl::make_unexpected(in_place.error());
       }
     }
-    for (const auto& [path, body] :
-         {std::pair{&json_path, &json}, std::pair{&v1_html_path, &html}, std::pair{&html_path, &html}}) {
+    for (const auto& [path, body] : {std::pair{&json_path, &json}, std::pair{&v1_html_path, &html},
+                                     std::pair{&html_path, &html}}) {
       if (auto ok = tree_->WriteAtomic(*path, store::AsBytes(*body)); !ok) {
         return tl::make_unexpected(ok.error());
       }
     }
     store::WriteBatch batch;
-    for (const auto& [path, body] :
-         {std::pair{&json_path, &json}, std::pair{&v1_html_path, &html}, std::pair{&html_path, &html}}) {
+    for (const auto& [path, body] : {std::pair{&json_path, &json}, std::pair{&v1_html_path, &html},
+                                     std::pair{&html_path, &html}}) {
       batch.AddJournal(store::JournalEntry{
           generation_, path->str(),
-          previous->has_value() ? store::JournalAction::kReplaced : store::JournalAction::kAdded,
+          previous_hash->has_value() ? store::JournalAction::kReplaced
+                                     : store::JournalAction::kAdded,
           body->size(), store::Sha256Of(store::AsBytes(*body))});
     }
     batch.PutMeta(kMetaRootHash, hash);
@@ -313,6 +438,45 @@ net::Task<Result<void>> SyncRun::WriteRoot() {
   co_return Result<void>{};
 }
 
+// Unlinks the paths committed as removed (by this run, or by a killed one), pages before files,
+// then clears them. A path that is wanted again (re-added by a later commit) stays.
+store::Result<void> SyncRun::ApplyRemovals() {
+  auto pending = db_->Removals();
+  if (!pending) {
+    return tl::make_unexpected(pending.error());
+  }
+  if (pending->empty()) {
+    return {};
+  }
+  std::stable_partition(pending->begin(), pending->end(),
+                        [](const std::string& path) { return path.starts_with("simple/"); });
+  store::WriteBatch batch;
+  for (const std::string& path : *pending) {
+    batch.ClearRemoval(path);
+    auto relative = store::RelativePath::Parse(path);
+    if (!relative) {
+      continue;  // never unlink what is not a valid path under web/
+    }
+    const std::vector<std::string_view> segments = relative->segments();
+    const bool page = segments.size() == 3 && segments[0] == "simple";
+    auto wanted = page ? db_->GetProject(segments[1]).map([](const auto& r) { return r.has_value(); })
+                       : db_->GetFile(path).map([](const auto& r) { return r.has_value(); });
+    if (!wanted) {
+      return tl::make_unexpected(wanted.error());
+    }
+    if (*wanted) {
+      continue;
+    }
+    if (auto ok = tree_->Remove(*relative); !ok) {
+      return ok;
+    }
+    if (!page) {
+      ++report_.files_removed;
+    }
+  }
+  return db_->Write(std::move(batch));
+}
+
 net::Task<Result<void>> SyncRun::FinishRun() {
   // The mirror is complete for the upstream serial only when nothing was deferred (§1.7).
   auto previous = co_await OnDisk([this] { return db_->GetMeta(kMetaSerial); });
@@ -325,6 +489,10 @@ net::Task<Result<void>> SyncRun::FinishRun() {
   }
   if (auto root = co_await WriteRoot(); !root) {
     co_return root;
+  }
+  // Only now, with no page or root linking them any more, do removed paths leave the disk.
+  if (auto removed = co_await OnDisk([this] { return ApplyRemovals(); }); !removed) {
+    co_return tl::make_unexpected(FromStore(removed.error()));
   }
   auto recorded = co_await OnDisk([this]() -> store::Result<void> {
     store::WriteBatch batch;
@@ -344,11 +512,12 @@ net::Task<Result<void>> SyncRun::FinishRun() {
     batch.PutMeta(kMetaLastRun,
                   fmt::format("{{\"generation\":{},\"finished\":\"{:%Y-%m-%dT%H:%M:%SZ}\","
                               "\"projects_synced\":{},\"files_fetched\":{},\"bytes_fetched\":{},"
-                              "\"files_removed\":{},\"pages_written\":{},\"deferred\":{},"
+                              "\"files_removed\":{},\"projects_deleted\":{},\"pages_written\":{},\"deferred\":{},"
                               "\"interrupted\":{},\"seconds\":{:.1f}}}",
                               static_cast<uint64_t>(generation_), finished,
                               report_.projects_synced, report_.files_fetched,
-                              report_.bytes_fetched, report_.files_removed, report_.pages_written,
+                              report_.bytes_fetched, report_.files_removed, report_.projects_deleted,
+                              report_.pages_written,
                               report_.deferred.size(), report_.interrupted,
                               std::chrono::duration<double>(Clock::now() - started_).count()));
     return db_->Write(std::move(batch));

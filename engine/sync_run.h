@@ -45,6 +45,16 @@ struct SyncOptions {
   // Threads for blocking disk and database work.
   size_t disk_threads = 2;
 
+  // The deletion guard: an upstream glitch (a truncated index, the wrong upstream) must not wipe
+  // the mirror. A run that would delete more than `max_delete_count` projects, or more than
+  // `max_delete_percent` of the mirrored projects once more than `kDeletionGuardFloor` would go,
+  // fails with Errc::kDeletionGuard before changing anything. `allow_deletions` lifts the guard
+  // for one run.
+  static constexpr size_t kDeletionGuardFloor = 10;
+  size_t max_delete_count = 1000;
+  size_t max_delete_percent = 5;
+  bool allow_deletions = false;
+
   FileRules rules;
   store::TreeOptions tree;
   net::ClientOptions client;
@@ -79,9 +89,11 @@ struct SyncReport {
   size_t files_fetched = 0;
   uint64_t bytes_fetched = 0;
   size_t files_removed = 0;
+  size_t projects_deleted = 0;            // gone from the index and confirmed gone (404/410)
   std::vector<Error> deferred;            // one per deferred project; the next run retries them
   std::vector<Error> warnings;            // rejected names and files; nothing to retry
   std::vector<std::string> would_sync;    // dry run: the projects a real run would sync
+  std::vector<std::string> would_delete;  // dry run: mirrored projects the index no longer lists
   bool interrupted = false;               // stopped early through SyncControl
   net::Client::Stats net;
   std::chrono::milliseconds elapsed{0};
@@ -91,8 +103,9 @@ struct SyncReport {
 // early.
 // Returns the report; deferred projects are in the report, not an error.
 // Errors: Errc::kConfig (bad upstream URL, CA file), kLocked (another sync holds the mirror),
-// kUpstreamIndex (index unreachable or garbage: nothing was changed), local store errors (disk
-// full, permissions: what was committed stays valid).
+// kUpstreamIndex (index unreachable or garbage: nothing was changed), kDeletionGuard (the index
+// lost too many projects: nothing was changed), local store errors (disk full, permissions: what
+// was committed stays valid).
 // Cancellation: terminal cancellation abandons the transfers in progress (see SyncControl); what
 // was committed stays valid. A killed run also leaves a consistent tree.
 // Lifetime: `progress` and `control` must outlive the returned task.

@@ -26,7 +26,7 @@ struct FetchedRoot {
 };
 
 struct FetchedPage {
-  bool found = true;                    // false: the index answered 404 (project gone)
+  bool found = true;                    // false: the index answered 404 or 410 (project gone)
   ProjectPage page;
   net::Url url;                         // after redirects: relative file URLs resolve against it
   std::optional<int64_t> header_serial;  // X-PyPI-Last-Serial
@@ -43,7 +43,7 @@ class Upstream {
   // (an HTML error page, a captive portal) or a malformed body; net errors for transport.
   virtual net::Task<Result<FetchedRoot>> FetchRoot() = 0;
 
-  // One project's page. A 404 is `found == false`, not an error.
+  // One project's page. A 404 or 410 is `found == false`, not an error.
   // Errors: Errc::kProjectPage (status, Content-Type, body), net errors for transport.
   virtual net::Task<Result<FetchedPage>> FetchProject(ProjectName name) = 0;
 

@@ -19,6 +19,7 @@
 #include "store/bytes.h"
 #include "store/digest.h"
 #include "tests/integration/manifest.h"
+#include "tests/integration/sync_util.h"
 #include "tests/support/run_task.h"
 #include "tests/support/nginx_upstream.h"
 
@@ -32,57 +33,15 @@ using testing::NginxUpstream;
 using testing::NginxUpstreamOptions;
 using testing::ReadFile;
 using testing::RunTask;
+using testing::DeferredProjects;
+using testing::Sha256Hex;
+using testing::Snapshot;
+using testing::Sync;
+using testing::SyncOk;
 using testing::TempDir;
 
-std::string Sha256Hex(std::string_view bytes) {
-  return store::Sha256Of(store::AsBytes(bytes)).Hex();
-}
-
-// Every regular file under `root` (relative path -> bytes).
-std::map<std::string, std::string> Snapshot(const fs::path& root) {
-  std::map<std::string, std::string> files;
-  if (!fs::exists(root)) {
-    return files;
-  }
-  for (const auto& entry : fs::recursive_directory_iterator(root)) {
-    if (entry.is_regular_file()) {
-      files[fs::relative(entry.path(), root).string()] = ReadFile(entry.path());
-    }
-  }
-  return files;
-}
-
 engine::SyncOptions Options(const fs::path& mirror, const NginxUpstream& upstream) {
-  engine::SyncOptions options;
-  options.mirror = mirror;
-  options.upstream = upstream.https_url();
-  options.client.ca_files = {upstream.ca_file()};
-  options.page_backoff = std::chrono::milliseconds(20);
-  options.download.backoff = std::chrono::milliseconds(20);
-  return options;
-}
-
-std::optional<engine::Result<engine::SyncReport>> Sync(engine::SyncOptions options) {
-  engine::SyncProgress progress;
-  return RunTask(engine::RunSync(std::move(options), progress));
-}
-
-// Runs a sync that must succeed; returns its report.
-engine::SyncReport SyncOk(engine::SyncOptions options) {
-  auto result = Sync(std::move(options));
-  if (!result) {
-    return {};
-  }
-  EXPECT_TRUE(result->has_value()) << result->error().Message();
-  return result->has_value() ? std::move(**result) : engine::SyncReport{};
-}
-
-std::set<std::string> DeferredProjects(const engine::SyncReport& report) {
-  std::set<std::string> names;
-  for (const engine::Error& error : report.deferred) {
-    names.insert(error.project);
-  }
-  return names;
+  return testing::SyncOptionsFor(mirror, upstream);
 }
 
 class SyncTest : public ::testing::Test {

@@ -80,7 +80,11 @@ int RunCli(int argc, char** argv) {
   CLI::Option* jobs_option =
       sync->add_option("--jobs", jobs, "Projects synced at once (default 8; config: [sync] jobs)")
           ->check(CLI::Range(1, 256));
-  sync->add_flag("--dry-run", sync_flags.dry_run, "Show what would be synced; change nothing");
+  sync->add_flag("--dry-run", sync_flags.dry_run,
+                 "Show what would be synced and deleted; change nothing");
+  sync->add_flag("--allow-deletions", sync_flags.allow_deletions,
+                 "Delete every project the index no longer lists, even beyond the deletion guard\n"
+                 "([sync] max_delete_count, max_delete_percent); for this run only");
 
   StatusFlags status_flags;
   std::string status_mirror;

@@ -27,6 +27,8 @@ struct Config {
   int64_t page_backoff_ms = 1000;
   int64_t file_attempts = 3;
   bool exclude_yanked = false;
+  int64_t max_delete_count = 1000;
+  int64_t max_delete_percent = 5;
   // [network]
   std::vector<std::string> ca_files;      // extra trust anchors (PEM); system store stays on
   int64_t max_connections_per_origin = 4;

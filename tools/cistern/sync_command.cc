@@ -41,7 +41,7 @@ int ExitCodeFor(const engine::Error& error) {
   if (error.code == engine::Errc::kLocked) {
     return kExitLocked;
   }
-  if (error.code == engine::Errc::kUpstreamIndex) {
+  if (error.code == engine::Errc::kUpstreamIndex || error.code == engine::Errc::kDeletionGuard) {
     return kExitUpstream;
   }
   if (engine::IsLocal(error)) {
@@ -78,6 +78,9 @@ engine::SyncOptions MakeOptions(const Config& config, const SyncFlags& flags) {
   options.jobs = static_cast<size_t>(flags.jobs.value_or(config.jobs));
   options.downloads_per_project = static_cast<size_t>(config.downloads_per_project);
   options.dry_run = flags.dry_run;
+  options.allow_deletions = flags.allow_deletions;
+  options.max_delete_count = static_cast<size_t>(config.max_delete_count);
+  options.max_delete_percent = static_cast<size_t>(config.max_delete_percent);
   options.page_attempts = static_cast<int>(config.page_attempts);
   options.page_backoff = std::chrono::milliseconds(config.page_backoff_ms);
   options.rules.exclude_yanked = config.exclude_yanked;
@@ -104,18 +107,26 @@ void PrintSummary(const engine::SyncReport& report, bool dry_run) {
     for (const std::string& name : report.would_sync) {
       std::printf("  %s\n", name.c_str());
     }
+    if (!report.would_delete.empty()) {
+      std::printf("dry run: %zu projects are no longer listed upstream and would be deleted once "
+                  "their pages are gone\n",
+                  report.would_delete.size());
+      for (const std::string& name : report.would_delete) {
+        std::printf("  %s\n", name.c_str());
+      }
+    }
     return;
   }
   const std::string serial = report.serial ? std::to_string(*report.serial) : "unknown";
   std::printf(
       "sync %s: generation %llu, serial %s, %zu projects synced, %zu deferred, %zu files (%s) "
-      "fetched, %zu removed, %zu pages written, %.1f s\n",
+      "fetched, %zu removed, %zu projects deleted, %zu pages written, %.1f s\n",
       report.interrupted ? "interrupted"
       : report.deferred.empty() ? "complete"
                                 : "incomplete",
       static_cast<unsigned long long>(report.generation), serial.c_str(), report.projects_synced,
       report.deferred.size(), report.files_fetched, FormatBytes(report.bytes_fetched).c_str(),
-      report.files_removed, report.pages_written,
+      report.files_removed, report.projects_deleted, report.pages_written,
       std::chrono::duration<double>(report.elapsed).count());
 }
 
@@ -190,7 +201,13 @@ int RunSyncCommand(const Config& config, const SyncFlags& flags, bool quiet) {
                }
                if (!result) {
                  exit_code = control.stop_requested ? kExitInterrupted : ExitCodeFor(result.error());
-                 log->error("sync failed: {} ({})", result.error().Message(), Advice(exit_code));
+                 if (result.error().code == engine::Errc::kDeletionGuard) {
+                   // The detail already says how to allow it.
+                   log->error("sync refused: {}; nothing was changed", result.error().Message());
+                 } else {
+                   log->error("sync failed: {} ({})", result.error().Message(),
+                              Advice(exit_code));
+                 }
                  return;
                }
                for (const engine::Error& warning : result->warnings) {

@@ -19,6 +19,7 @@ struct SyncFlags {
   std::vector<std::string> ca_files;
   std::optional<int64_t> jobs;
   bool dry_run = false;
+  bool allow_deletions = false;  // lift the deletion guard for this run
 };
 
 // Runs the sync; returns the exit status (exit_code.h). Prints the summary to stdout unless
