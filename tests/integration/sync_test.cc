@@ -173,6 +173,54 @@ TEST_F(SyncTest, SecondSyncOfAnUnchangedUpstreamDownloadsNothing) {
   EXPECT_EQ(Snapshot(mirror / "web"), before);
 }
 
+// The protocol and connection serial of each access log line (the format is in
+// tools/test_upstream/serve.py: ... $server_protocol $connection ...).
+std::vector<std::pair<std::string, std::string>> ProtocolsAndConnections(
+    const std::vector<std::string>& lines) {
+  static const std::regex kLine(R"re(^\S+ \[[^\]]*\] "[^"]*" \d+ \d+ "[^"]*" (\S+) (\d+) )re");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& line : lines) {
+    std::smatch match;
+    if (std::regex_search(line, match, kLine)) {
+      out.emplace_back(match[1], match[2]);
+    } else {
+      ADD_FAILURE() << "unexpected access log line: " << line;
+    }
+  }
+  return out;
+}
+
+TEST_F(SyncTest, FullSyncOverHttp2UsesFewConnectionsAndGivesTheTreeHttp11Gives) {
+  const fs::path h2_mirror = temp_.path() / "h2";
+  engine::SyncOptions options = Options(h2_mirror, *upstream_);
+  options.client.max_connections_per_origin = 2;
+  const size_t before = upstream_->AccessLogLines().size();
+  const engine::SyncReport h2 = SyncOk(options);
+  EXPECT_TRUE(h2.deferred.empty());
+  EXPECT_LE(h2.net.connections_opened, 2u);
+
+  auto lines = upstream_->AccessLogLines();
+  lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(before));
+  ASSERT_GT(lines.size(), 300u);
+  std::set<std::string> connections;
+  for (const auto& [protocol, connection] : ProtocolsAndConnections(lines)) {
+    EXPECT_EQ(protocol, "HTTP/2.0");
+    connections.insert(connection);
+  }
+  EXPECT_GE(connections.size(), 1u);
+  EXPECT_LE(connections.size(), 2u) << "nginx saw more connections than configured";
+
+  // The same upstream over plain HTTP/1.1 gives the same bytes.
+  const fs::path h1_mirror = temp_.path() / "h1";
+  engine::SyncOptions h1_options = Options(h1_mirror, *upstream_);
+  h1_options.upstream = upstream_->http_url();
+  const engine::SyncReport h1 = SyncOk(h1_options);
+  EXPECT_TRUE(h1.deferred.empty());
+  const auto h1_tree = Snapshot(h1_mirror / "web");
+  const auto h2_tree = Snapshot(h2_mirror / "web");
+  EXPECT_TRUE(h1_tree == h2_tree) << testing::DescribeDifferences(h1_tree, h2_tree);
+}
+
 TEST_F(SyncTest, ProjectArgumentsLimitTheRunToThoseProjects) {
   const fs::path mirror = temp_.path() / "mirror";
   engine::SyncOptions options = Options(mirror, *upstream_);

@@ -32,6 +32,8 @@ struct Config {
   // [network]
   std::vector<std::string> ca_files;      // extra trust anchors (PEM); system store stays on
   int64_t max_connections_per_origin = 4;
+  bool http2 = true;
+  int64_t max_streams_per_connection = 100;
   int64_t connect_timeout_ms = 10'000;
   int64_t tls_handshake_timeout_ms = 10'000;
   int64_t idle_timeout_ms = 30'000;

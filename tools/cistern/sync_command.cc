@@ -91,6 +91,9 @@ engine::SyncOptions MakeOptions(const Config& config, const SyncFlags& flags) {
                                  flags.ca_files.end());
   options.client.max_connections_per_origin =
       static_cast<size_t>(config.max_connections_per_origin);
+  options.client.http2 = config.http2;
+  options.client.max_streams_per_connection =
+      static_cast<size_t>(config.max_streams_per_connection);
   options.client.connect_timeout = std::chrono::milliseconds(config.connect_timeout_ms);
   options.client.tls_handshake_timeout = std::chrono::milliseconds(config.tls_handshake_timeout_ms);
   options.client.idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
