@@ -52,7 +52,11 @@ class SyncRun {
     std::vector<store::ProjectRecord> gone;    // mirrored, no longer listed
   };
 
+  // Opens the tree and takes the lock (fast: a second sync fails here at once).
   Result<void> OpenMirror();
+  // Opens the database and clears leftovers of a killed run; overlaps the index fetch.
+  Result<void> OpenDatabase();
+  net::Task<void> OpenDatabaseInto(std::optional<Result<void>>* opened);
   Result<Diff> DiffIndex(const RootIndex& index);
   Result<void> CheckDeletionGuard(const Diff& diff) const;
   net::Task<void> Worker(std::shared_ptr<size_t> next, const Diff* diff);
@@ -108,7 +112,11 @@ Result<void> SyncRun::OpenMirror() {
     return tl::make_unexpected(FromStore(lock.error()));
   }
   lock_.emplace(std::move(*lock));
-  auto db = store::MetadataDb::Open(state / "db");
+  return {};
+}
+
+Result<void> SyncRun::OpenDatabase() {
+  auto db = store::MetadataDb::Open(options_.mirror / "state" / "db");
   if (!db) {
     return tl::make_unexpected(FromStore(db.error()));
   }
@@ -249,7 +257,9 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   if (!index_url) {
     co_return tl::make_unexpected(index_url.error());
   }
-  if (!options_.dry_run || std::filesystem::exists(options_.mirror / "state" / "db")) {
+  const bool open_mirror =
+      !options_.dry_run || std::filesystem::exists(options_.mirror / "state" / "db");
+  if (open_mirror) {
     auto opened = co_await OnDisk([this] { return OpenMirror(); });
     if (!opened) {
       co_return tl::make_unexpected(opened.error());
@@ -262,15 +272,29 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   client_ = std::move(*client);
   upstream_ = std::make_unique<HttpUpstream>(*client_, *index_url);
 
-  auto root = co_await upstream_->FetchRoot();
-  if (!root) {
-    Error error = root.error();
+  // The database opens (RocksDB recovery, a few fsyncs) while the index is fetched.
+  std::optional<Result<void>> database;
+  std::optional<Result<FetchedRoot>> root;
+  {
+    net::TaskGroup group(co_await asio::this_coro::executor);
+    if (open_mirror) {
+      group.Spawn(OpenDatabaseInto(&database));
+    }
+    root = co_await upstream_->FetchRoot();
+    co_await group.Wait();
+  }
+  if (database && !*database) {
+    co_return tl::make_unexpected(database->error());
+  }
+  if (!*root) {
+    Error error = root->error();
     error.code = make_error_code(Errc::kUpstreamIndex);
     co_return tl::make_unexpected(std::move(error));
   }
-  report_.upstream_serial = root->index.last_serial ? root->index.last_serial : root->header_serial;
+  report_.upstream_serial =
+      (*root)->index.last_serial ? (*root)->index.last_serial : (*root)->header_serial;
 
-  auto diff = co_await OnDisk([this, &root] { return DiffIndex(root->index); });
+  auto diff = co_await OnDisk([this, &root] { return DiffIndex((*root)->index); });
   if (!diff) {
     co_return tl::make_unexpected(diff.error());
   }
@@ -322,6 +346,10 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   report_.net = client_->stats();
   report_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   co_return std::move(report_);
+}
+
+net::Task<void> SyncRun::OpenDatabaseInto(std::optional<Result<void>>* opened) {
+  *opened = co_await OnDisk([this] { return OpenDatabase(); });
 }
 
 net::Task<void> SyncRun::Worker(std::shared_ptr<size_t> next, const Diff* diff) {

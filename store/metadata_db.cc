@@ -291,6 +291,9 @@ Result<std::unique_ptr<MetadataDb>> MetadataDb::OpenWithMode(const fs::path& dir
   options.create_if_missing = !read_only;
   options.create_missing_column_families = !read_only;
   options.keep_log_file_num = 4;
+  // RocksDB starts this many threads per column family at open to load table files (default 16:
+  // ~100 short-lived threads for our families on every run). A handful of files needs none.
+  options.max_file_opening_threads = 1;
 
   // Every existing family must be opened, including ones a newer schema added; the schema check
   // below then reports the version instead of RocksDB refusing to open.
