@@ -7,21 +7,6 @@
 #include "store/metadata_db.h"
 
 namespace cistern::engine {
-namespace {
-
-std::string ActionName(store::JournalAction action) {
-  switch (action) {
-    case store::JournalAction::kAdded:
-      return "added";
-    case store::JournalAction::kReplaced:
-      return "replaced";
-    case store::JournalAction::kRemoved:
-      return "removed";
-  }
-  return "unknown";
-}
-
-}  // namespace
 
 Result<void> ReadChangeLog(const std::filesystem::path& mirror, uint64_t since,
                            const std::function<bool(const ChangeLogEntry&)>& fn) {
@@ -30,8 +15,9 @@ Result<void> ReadChangeLog(const std::filesystem::path& mirror, uint64_t since,
     return tl::make_unexpected(db.error());
   }
   auto read = (*db)->ForEachJournal(store::Generation{since}, [&fn](const store::JournalEntry& e) {
-    ChangeLogEntry entry{static_cast<uint64_t>(e.generation), ActionName(e.action), e.path,
-                         e.size, std::nullopt};
+    ChangeLogEntry entry{static_cast<uint64_t>(e.generation),
+                         std::string(store::JournalActionName(e.action)), e.path, e.size,
+                         std::nullopt};
     if (e.sha256) {
       entry.sha256 = e.sha256->Hex();
     }

@@ -260,4 +260,16 @@ Result<JournalEntry> DecodeJournalValue(std::string_view bytes, Generation gener
   return entry;
 }
 
+std::string_view JournalActionName(JournalAction action) {
+  switch (action) {
+    case JournalAction::kAdded:
+      return "added";
+    case JournalAction::kReplaced:
+      return "replaced";
+    case JournalAction::kRemoved:
+      return "removed";
+  }
+  return "unknown";
+}
+
 }  // namespace cistern::store

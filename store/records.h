@@ -50,6 +50,9 @@ struct ProjectRecord {
 
 enum class JournalAction : uint8_t { kAdded = 1, kReplaced = 2, kRemoved = 3 };
 
+// "added", "replaced", "removed" (as `cistern log` prints them); "unknown" for other values.
+std::string_view JournalActionName(JournalAction action);
+
 struct JournalEntry {
   Generation generation{};
   std::string path;

@@ -100,52 +100,41 @@ ExpectedChanges LoadChanges(const fs::path& generation) {
   return expected;
 }
 
-std::map<std::string, store::JournalAction> Journal(const fs::path& mirror,
-                                                    uint64_t generation) {
+std::map<std::string, store::JournalAction> Journal(const fs::path& mirror, uint64_t generation) {
   std::map<std::string, store::JournalAction> journal;
   auto db = store::MetadataDb::OpenReadOnly(mirror / "state" / "db");
   if (!db) {
     ADD_FAILURE() << db.error().detail;
     return journal;
   }
-  auto read = (*db)->ForEachJournal(store::Generation{generation},
-                                    [&](const store::JournalEntry& entry) {
-                                      if (static_cast<uint64_t>(entry.generation) == generation) {
-                                        journal[entry.path] = entry.action;
-                                      }
-                                      return true;
-                                    });
+  auto read =
+      (*db)->ForEachJournal(store::Generation{generation}, [&](const store::JournalEntry& entry) {
+        if (static_cast<uint64_t>(entry.generation) == generation) {
+          journal[entry.path] = entry.action;
+        }
+        return true;
+      });
   EXPECT_TRUE(read.has_value());
   return journal;
 }
 
-std::string ActionName(store::JournalAction action) {
-  switch (action) {
-    case store::JournalAction::kAdded:
-      return "added";
-    case store::JournalAction::kReplaced:
-      return "replaced";
-    case store::JournalAction::kRemoved:
-      return "removed";
-  }
-  return "?";
-}
-
 std::string DescribeJournalDifferences(const std::map<std::string, store::JournalAction>& expected,
                                        const std::map<std::string, store::JournalAction>& actual) {
+  auto Name = [](store::JournalAction action) {
+    return std::string(store::JournalActionName(action));
+  };
   std::string out;
   for (const auto& [path, action] : expected) {
     auto it = actual.find(path);
     if (it == actual.end()) {
-      out += "  not journaled: " + ActionName(action) + " " + path + "\n";
+      out += "  not journaled: " + Name(action) + " " + path + "\n";
     } else if (it->second != action) {
-      out += "  journaled " + ActionName(it->second) + " instead of " + ActionName(action) + ": " +
-             path + "\n";
+      out += "  journaled " + Name(it->second) + " instead of " + Name(action) + ": " + path + "\n";
     }
   }
   for (const auto& [path, action] : actual) {
     if (!expected.contains(path)) {
-      out += "  journaled but not changed: " + ActionName(action) + " " + path + "\n";
+      out += "  journaled but not changed: " + Name(action) + " " + path + "\n";
     }
   }
   return out;
