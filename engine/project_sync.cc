@@ -277,8 +277,14 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
   if (metadata_error) {
     committed_serial = candidate.stored ? static_cast<int64_t>(candidate.stored->serial) : 0;
   }
-  batch.PutProject(store::ProjectRecord{name, candidate.display_name,
-                                        store::Serial{committed_serial}, page_hash, generation_});
+  store::ProjectRecord record{name, candidate.display_name, store::Serial{committed_serial},
+                              page_hash, generation_};
+  for (const FileOutcome& outcome : outcomes) {  // what the page links, for `cistern status`
+    record.files += (outcome.available ? 1u : 0u) + (outcome.metadata_available ? 1u : 0u);
+    record.bytes += (outcome.available ? outcome.size : 0) +
+                    (outcome.metadata_available ? outcome.metadata_size : 0);
+  }
+  batch.PutProject(record);
   auto committed = co_await OnDisk([this, &batch] { return db_->Write(std::move(batch)); });
   if (!committed) {
     fatal_ = FromStore(committed.error(), name);

@@ -19,8 +19,22 @@ Result<MirrorStatus> ReadStatus(const std::filesystem::path& mirror) {
   auto serial = (*db)->GetMeta(kMetaSerial);
   auto deferred = (*db)->GetMeta(kMetaDeferred);
   auto last_run = (*db)->GetMeta(kMetaLastRun);
-  auto projects = (*db)->CountProjects();
-  auto totals = (*db)->TotalFiles();
+  // Sum what each project's record counts; a record from before the counts (version 1) makes it
+  // a scan of every file record instead.
+  store::FileTotals totals_from_projects;
+  uint64_t project_count = 0;
+  bool counted = true;
+  auto projects = (*db)
+                      ->ForEachProject([&](const store::ProjectRecord& record) {
+                        ++project_count;
+                        counted = counted && record.counted;
+                        totals_from_projects.files += record.files;
+                        totals_from_projects.bytes += record.bytes;
+                        return true;
+                      })
+                      .map([&] { return project_count; });
+  auto totals = counted ? store::Result<store::FileTotals>(totals_from_projects)
+                        : (*db)->TotalFiles();
   for (const store::Error* error :
        {generation ? nullptr : &generation.error(), serial ? nullptr : &serial.error(), deferred ? nullptr : &deferred.error(),
         last_run ? nullptr : &last_run.error(), projects ? nullptr : &projects.error(),

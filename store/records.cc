@@ -53,16 +53,22 @@ class Reader {
   bool ok() const { return !error_.has_value(); }
 
   // Checks the version byte against `expected`.
-  bool Version(uint8_t expected) {
+  bool Version(uint8_t expected) { return Version(expected, expected).has_value(); }
+
+  // Reads a version byte in [oldest, newest]; nullopt (and the failure) otherwise.
+  std::optional<uint8_t> Version(uint8_t oldest, uint8_t newest) {
     uint8_t version = 0;
     if (!U8("version", version)) {
-      return false;
+      return std::nullopt;
     }
-    if (version != expected) {
-      return Fail("unknown version " + std::to_string(version) + " (this build reads " +
-                  std::to_string(expected) + ")");
+    if (version < oldest || version > newest) {
+      Fail("unknown version " + std::to_string(version) + " (this build reads " +
+           (oldest == newest ? std::to_string(newest)
+                             : std::to_string(oldest) + " to " + std::to_string(newest)) +
+           ")");
+      return std::nullopt;
     }
-    return true;
+    return version;
   }
 
   bool U8(std::string_view field, uint8_t& value) {
@@ -157,6 +163,8 @@ std::string Encode(const ProjectRecord& record) {
   w.U64(static_cast<uint64_t>(static_cast<int64_t>(record.serial)));
   w.U64(record.page_hash);
   w.U64(static_cast<uint64_t>(record.generation));
+  w.U64(record.files);
+  w.U64(record.bytes);
   return w.Take();
 }
 
@@ -189,12 +197,17 @@ Result<ProjectRecord> DecodeProjectRecord(std::string_view bytes) {
   uint64_t serial = 0;
   uint64_t generation = 0;
   // Each read after a failure is a no-op, so the first failure is the one reported.
-  r.Version(kProjectRecordVersion);
+  const std::optional<uint8_t> version = r.Version(1, kProjectRecordVersion);
   r.String("name", record.name);
   r.String("display_name", record.display_name);
   r.U64("serial", serial);
   r.U64("page_hash", record.page_hash);
   r.U64("generation", generation);
+  record.counted = version.value_or(0) >= 2;
+  if (record.counted) {
+    r.U64("files", record.files);
+    r.U64("bytes", record.bytes);
+  }
   if (auto error = r.Finish()) {
     return tl::unexpected(std::move(*error));
   }

@@ -44,6 +44,12 @@ struct ProjectRecord {
   Serial serial{};
   uint64_t page_hash = 0;  // XXH3-64 of the rendered page bytes, to skip unchanged rewrites
   Generation generation{};
+  // What the committed page serves: its file records (.metadata included) and their bytes, so
+  // `cistern status` sums projects instead of scanning every file. A version 1 record has none:
+  // `counted` is false.
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  bool counted = true;
 
   friend bool operator==(const ProjectRecord&, const ProjectRecord&) = default;
 };
@@ -64,7 +70,7 @@ struct JournalEntry {
 };
 
 // Current encoding versions (the first byte of each value).
-inline constexpr uint8_t kProjectRecordVersion = 1;
+inline constexpr uint8_t kProjectRecordVersion = 2;  // still reads 1
 inline constexpr uint8_t kFileRecordVersion = 1;
 inline constexpr uint8_t kJournalValueVersion = 1;
 

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include "engine/status.h"
 #include "engine/sync_run.h"
 #include "store/metadata_db.h"
 #include "tests/integration/manifest.h"
@@ -184,6 +185,20 @@ TEST(SyncIncrementalTest, EachGenerationEqualsAFreshSyncAndJournalsExactlyTheCha
         << "incremental (actual) vs fresh (expected):\n"
         << DescribeDifferences(fresh_tree, incremental_tree);
     EXPECT_TRUE(fs::is_empty(mirror / "incoming"));
+
+    // `cistern status` counts exactly the package files on disk (kept per project record).
+    uint64_t files = 0;
+    uint64_t bytes = 0;
+    for (const auto& [path, content] : incremental_tree) {
+      if (path.starts_with("packages/")) {
+        ++files;
+        bytes += content.size();
+      }
+    }
+    auto status = engine::ReadStatus(mirror);
+    ASSERT_TRUE(status.has_value()) << status.error().Message();
+    EXPECT_EQ(status->files, files);
+    EXPECT_EQ(status->bytes, bytes);
 
     // The journal of this run lists exactly what the generator changed.
     const auto journal = Journal(mirror, report.generation);

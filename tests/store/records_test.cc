@@ -25,17 +25,36 @@ FileRecord SampleFile() {
 }
 
 ProjectRecord SampleProject() {
-  return ProjectRecord{"numpy", "NumPy", Serial{-7}, 0xfedcba9876543210ULL, Generation{9}};
+  return ProjectRecord{"numpy", "NumPy", Serial{-7}, 0xfedcba9876543210ULL, Generation{9},
+                       /*files=*/3, /*bytes=*/123'456'789};
 }
 
 TEST(RecordsTest, ProjectRecordRoundTrips) {
   const ProjectRecord project = SampleProject();
   const std::string bytes = Encode(project);
   EXPECT_EQ(bytes[0], static_cast<char>(kProjectRecordVersion));
-  EXPECT_EQ(bytes.size(), 1 + (4 + 5) + (4 + 5) + 8 + 8 + 8);
+  EXPECT_EQ(bytes.size(), 1 + (4 + 5) + (4 + 5) + 8 + 8 + 8 + 8 + 8);
   auto decoded = DecodeProjectRecord(bytes);
   ASSERT_TRUE(IsOk(decoded));
   EXPECT_EQ(*decoded, project);
+}
+
+TEST(RecordsTest, VersionOneProjectRecordIsReadWithoutCounts) {
+  // A version 1 record: the same fields up to the generation, no counts.
+  std::string bytes = Encode(SampleProject());
+  bytes.resize(bytes.size() - 16);
+  bytes[0] = 1;
+  auto decoded = DecodeProjectRecord(bytes);
+  ASSERT_TRUE(IsOk(decoded));
+  EXPECT_FALSE(decoded->counted);
+  EXPECT_EQ(decoded->files, 0u);
+  EXPECT_EQ(decoded->name, "numpy");
+  EXPECT_EQ(decoded->generation, Generation{9});
+
+  bytes[0] = 3;
+  auto future = DecodeProjectRecord(bytes);
+  ASSERT_FALSE(future.has_value());
+  EXPECT_EQ(future.error().detail, "project record value: unknown version 3 (this build reads 1 to 2)");
 }
 
 TEST(RecordsTest, FileRecordRoundTripsWithLittleEndianSize) {
