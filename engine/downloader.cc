@@ -1,7 +1,8 @@
 #include "engine/downloader.h"
 
-#include <charconv>
+#include <algorithm>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include <fmt/format.h>
@@ -9,9 +10,18 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/internal/log.h"
+#include "engine/internal/partial_record.h"
+#include "net/byte_range.h"
 
 namespace cistern::engine {
 namespace {
+
+// Restarts from zero one download may take for range trouble (416, a mismatched Content-Range,
+// a changed validator) before it fails: after one, no Range is sent, so a second is a broken
+// server.
+constexpr int kMaxRangeRestarts = 2;
+// Bytes read at a time when re-hashing a partial found on disk.
+constexpr size_t kRehashChunk = size_t{1} << 20;
 
 // A hashlib-named digest other than SHA-256 (sha512, sha384, ...), through OpenSSL.
 class OtherDigest {
@@ -49,219 +59,604 @@ class OtherDigest {
   EVP_MD_CTX* ctx_;
 };
 
-// Receives a file body: hashes it, batches it, writes batches to a partial file on the disk pool.
-class FileSink final : public net::BodySink {
- public:
-  FileSink(const DownloadJob& job, store::Tree& tree, asio::thread_pool& disk, size_t batch_bytes)
-      : job_(job), tree_(tree), disk_(disk), batch_bytes_(batch_bytes) {
-    if (job.verify) {
-      other_ = OtherDigest::Create(job.verify->algorithm);
+// The validators of a 200 response usable for If-Range (RFC 9110 §13.1.5): a strong ETag, and a
+// Last-Modified at least one second older than the response's Date (§8.8.2.2: only then is the
+// date a strong validator).
+void CaptureValidators(const net::ResponseHead& head, internal::PartialRecord& record) {
+  record.etag.clear();
+  record.last_modified.clear();
+  if (auto etag = head.headers.Get("ETag"); etag && !etag->empty() && !etag->starts_with("W/")) {
+    record.etag = std::string(*etag);
+  }
+  auto modified = head.headers.Get("Last-Modified");
+  auto date = head.headers.Get("Date");
+  if (modified && date) {
+    auto modified_at = net::ParseHttpDate(*modified);
+    auto date_at = net::ParseHttpDate(*date);
+    if (modified_at && date_at && *date_at - *modified_at >= std::chrono::seconds(1)) {
+      record.last_modified = std::string(*modified);
     }
+  }
+}
+
+bool IsCancelledError(const Error& error) { return error.code == asio::error::operation_aborted; }
+
+}  // namespace
+
+// One file's download across its attempts: the partial, and the digests of every byte in it.
+struct Downloader::Transfer {
+  explicit Transfer(DownloadJob j) : job(std::move(j)) { ResetDigests(); }
+
+  // Forget the bytes: the partial is emptied before the next write.
+  void Restart() {
+    truncate_pending = file.has_value() || truncate_pending;
+    bytes = 0;
+    resumed_bytes = 0;
+    ResetDigests();
+  }
+
+  void ResetDigests() {
+    sha256 = store::Sha256Hasher();
+    other = job.verify ? OtherDigest::Create(job.verify->algorithm) : nullptr;
+  }
+
+  DownloadJob job;
+  bool resumable = false;
+  std::optional<store::PartialFile> file;  // created on the first write unless resumable
+  internal::PartialRecord record;          // resumable: what the partial's record says (or will)
+  bool record_pending = false;             // write `record` before the next bytes
+  bool truncate_pending = false;           // empty the file before the next bytes
+  store::Sha256Hasher sha256;              // over the `bytes` bytes of the file (and buffer)
+  std::unique_ptr<OtherDigest> other;
+  uint64_t bytes = 0;
+  uint64_t resumed_bytes = 0;  // bytes on disk when the latest 206 continued them
+};
+
+// How one attempt ended.
+struct Downloader::Outcome {
+  enum class Kind {
+    kDone,          // published: `file`
+    kTransient,     // worth another attempt after a wait (`retry_after` when the server said)
+    kRestart,       // range trouble: empty the partial and fetch again at once
+    kHashMismatch,  // the bytes are wrong: empty the partial, fetch again once
+    kFailed,        // permanent for this run; `discard` the partial when its bytes are useless
+    kCancelled,
+    kLocal,         // local I/O: the run ends
+  };
+  Kind kind = Kind::kFailed;
+  std::optional<Error> error;
+  std::optional<DownloadedFile> file;
+  std::optional<std::chrono::seconds> retry_after;
+  bool discard = false;
+};
+
+// Receives one response: checks its head against the request and the job, hashes the body,
+// batches it and writes batches to the partial on the disk pool.
+class Downloader::FileSink final : public net::BodySink {
+ public:
+  FileSink(Transfer& transfer, store::Tree& tree, asio::thread_pool& disk, size_t batch_bytes,
+           const std::optional<FileRange>& range)
+      : t_(transfer), tree_(tree), disk_(disk), batch_bytes_(batch_bytes), range_(range) {
     buffer_.reserve(batch_bytes_);
   }
 
   net::Result<void> OnHead(const net::ResponseHead& head) override {
     status_ = head.status;
-    if (head.status != 200) {
-      retry_after_ = RetryAfter(head);
-      return tl::make_unexpected(
-          net::Error{make_error_code(net::Errc::kSinkAborted),
-                     fmt::format("GET {}: HTTP {} {}", head.url.str(), head.status, head.reason)});
+    const DownloadJob& job = t_.job;
+    if (range_ && head.status == 206) {
+      if (std::string why = CheckPartialContent(head); !why.empty()) {
+        range_problem_ = fmt::format("GET {} ({}): {}", head.url.str(),
+                                     net::ByteRange{range_->offset, std::nullopt}.HeaderValue(), why);
+        return Abort(range_problem_);
+      }
+      t_.resumed_bytes = range_->offset;
+      return {};
     }
-    if (job_.size && head.content_length && *head.content_length != *job_.size) {
+    if (range_ && head.status == 416) {
+      range_problem_ = fmt::format("GET {}: HTTP 416 for bytes={}- (the partial is longer than "
+                                   "the file upstream)",
+                                   head.url.str(), range_->offset);
+      return Abort(range_problem_);
+    }
+    if (head.status != 200) {
+      if (net::HonoursRetryAfter(head.status)) {
+        if (auto value = head.headers.Get("Retry-After")) {
+          retry_after_ = net::ParseRetryAfter(*value, std::chrono::system_clock::now());
+        }
+      }
+      return Abort(fmt::format("GET {}: HTTP {} {}", head.url.str(), head.status, head.reason));
+    }
+    // The whole file: the first request, or a server that ignored the range or whose file changed
+    // (If-Range did not match). What the partial held is worthless now.
+    if (t_.bytes > 0 || range_) {
+      Log()->info("download restarts from zero project={} file={} reason=\"HTTP 200 to a range "
+                  "request: the file changed upstream or the server ignores ranges\"",
+                  job.project, job.filename);
+      t_.Restart();
+      restarted_ = true;
+    }
+    if (job.size && head.content_length && *head.content_length != *job.size) {
       size_mismatch_ = true;
-      return tl::make_unexpected(net::Error{
-          make_error_code(net::Errc::kSinkAborted),
-          fmt::format("GET {}: Content-Length {} but the page declares size {}", head.url.str(),
-                      *head.content_length, *job_.size)});
+      return Abort(fmt::format("GET {}: Content-Length {} but the page declares size {}",
+                               head.url.str(), *head.content_length, *job.size));
+    }
+    if (t_.resumable) {
+      CaptureValidators(head, t_.record);
+      t_.record_pending = true;
     }
     return {};
   }
 
   net::Task<net::Result<void>> OnData(std::span<const uint8_t> bytes) override {
-    received_ += bytes.size();
-    if (job_.size && received_ > *job_.size) {
+    const DownloadJob& job = t_.job;
+    if (job.size && t_.bytes + bytes.size() > *job.size) {
       size_mismatch_ = true;
-      co_return tl::make_unexpected(net::Error{
-          make_error_code(net::Errc::kSinkAborted),
-          fmt::format("body longer than the declared size {}", *job_.size)});
+      co_return Abort(fmt::format("body longer than the declared size {}", *job.size));
     }
-    sha256_.Update(bytes);
-    if (other_) {
-      other_->Update(bytes);
+    t_.sha256.Update(bytes);
+    if (t_.other) {
+      t_.other->Update(bytes);
     }
+    t_.bytes += bytes.size();
     buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
     if (buffer_.size() >= batch_bytes_) {
       auto flushed = co_await Flush();
       if (!flushed) {
         local_error_ = flushed.error();
-        co_return tl::make_unexpected(net::Error{make_error_code(net::Errc::kSinkAborted),
-                                                 flushed.error().detail});
+        co_return Abort(flushed.error().detail);
       }
     }
     co_return net::Result<void>{};
   }
 
-  // Writes what is buffered to the partial file (creating it on first use).
+  // Applies what is pending (emptying the partial, writing its record) and writes the buffer,
+  // creating a temporary partial on first use. Afterwards the file holds exactly `t_.bytes` bytes.
   net::Task<store::Result<void>> Flush() {
+    if (buffer_.empty() && !t_.truncate_pending && !t_.record_pending) {
+      co_return store::Result<void>{};
+    }
     std::vector<uint8_t> batch;
     batch.swap(buffer_);
     buffer_.reserve(batch_bytes_);
     co_return co_await net::Offload(disk_, [this, &batch]() -> store::Result<void> {
-      if (!partial_) {
+      if (!t_.file) {
         auto partial = tree_.CreatePartial();
         if (!partial) {
           return tl::make_unexpected(partial.error());
         }
-        partial_.emplace(std::move(*partial));
+        t_.file.emplace(std::move(*partial));
       }
-      return partial_->Write(batch);
+      if (t_.truncate_pending) {
+        if (auto emptied = t_.file->Truncate(); !emptied) {
+          return emptied;
+        }
+        t_.truncate_pending = false;
+      }
+      if (t_.record_pending && t_.file->resumable()) {
+        // Before the bytes: a partial on disk never holds bytes its record does not describe.
+        auto written = tree_.WriteResumableRecord(*t_.file, internal::EncodePartialRecord(t_.record));
+        if (!written) {
+          return written;
+        }
+      }
+      t_.record_pending = false;
+      return batch.empty() ? store::Result<void>{} : t_.file->Write(batch);
     });
   }
 
   int status() const { return status_; }
   bool size_mismatch() const { return size_mismatch_; }
-  uint64_t received() const { return received_; }
-  std::chrono::milliseconds retry_after() const { return retry_after_; }
+  bool restarted() const { return restarted_; }
+  const std::string& range_problem() const { return range_problem_; }
+  std::optional<std::chrono::seconds> retry_after() const { return retry_after_; }
   const std::optional<store::Error>& local_error() const { return local_error_; }
-  std::optional<store::PartialFile>& partial() { return partial_; }
-  store::Sha256Digest FinishSha256() { return sha256_.Finish(); }
-  std::string FinishOtherHex() { return other_ ? other_->FinishHex() : std::string(); }
-  bool has_other() const { return other_ != nullptr; }
 
  private:
-  static std::chrono::milliseconds RetryAfter(const net::ResponseHead& head) {
-    auto value = head.headers.Get("Retry-After");
-    int64_t seconds = 0;
-    if (value) {
-      std::from_chars(value->data(), value->data() + value->size(), seconds);
-    }
-    return std::chrono::milliseconds(std::max<int64_t>(0, seconds) * 1000);
+  static tl::unexpected<net::Error> Abort(std::string detail) {
+    return tl::make_unexpected(
+        net::Error{make_error_code(net::Errc::kSinkAborted), std::move(detail)});
   }
 
-  const DownloadJob& job_;
+  // Why a 206 cannot continue the partial, or "" when it can.
+  std::string CheckPartialContent(const net::ResponseHead& head) const {
+    const DownloadJob& job = t_.job;
+    auto value = head.headers.Get("Content-Range");
+    if (!value) {
+      return "206 without Content-Range";
+    }
+    auto range = net::ParseContentRange(*value);
+    if (!range || !range->satisfied) {
+      return fmt::format("unusable Content-Range \"{}\"", *value);
+    }
+    if (range->first != range_->offset) {
+      return fmt::format("Content-Range \"{}\" does not start at byte {}", *value, range_->offset);
+    }
+    if (job.size && ((range->complete_length && *range->complete_length != *job.size) ||
+                     range->last + 1 != *job.size)) {
+      return fmt::format("Content-Range \"{}\" does not match the declared size {}", *value,
+                         *job.size);
+    }
+    if (head.content_length && *head.content_length != range->length()) {
+      return fmt::format("Content-Length {} does not match Content-Range \"{}\"",
+                         *head.content_length, *value);
+    }
+    auto etag = head.headers.Get("ETag");
+    if (etag && !t_.record.etag.empty() && *etag != t_.record.etag) {
+      return fmt::format("ETag changed from {} to {}", t_.record.etag, *etag);
+    }
+    return {};
+  }
+
+  Transfer& t_;
   store::Tree& tree_;
   asio::thread_pool& disk_;
   size_t batch_bytes_;
-  store::Sha256Hasher sha256_;
-  std::unique_ptr<OtherDigest> other_;
+  const std::optional<FileRange>& range_;
   std::vector<uint8_t> buffer_;
-  std::optional<store::PartialFile> partial_;
-  uint64_t received_ = 0;
   int status_ = 0;
   bool size_mismatch_ = false;
+  bool restarted_ = false;
+  std::string range_problem_;
+  std::optional<std::chrono::seconds> retry_after_;
   std::optional<store::Error> local_error_;
-  std::chrono::milliseconds retry_after_{0};
 };
-
-bool IsRetryableStatus(int status) {
-  return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
-
-}  // namespace
 
 Downloader::Downloader(Upstream& upstream, store::Tree& tree, asio::thread_pool& disk,
                        DownloaderOptions options)
-    : upstream_(upstream), tree_(tree), disk_(disk), options_(options) {}
-
-net::Task<Result<DownloadedFile>> Downloader::Download(DownloadJob job) {
-  std::chrono::milliseconds backoff = options_.backoff;
-  for (int attempt = 1;; ++attempt) {
-    bool retryable = false;
-    std::chrono::milliseconds retry_after{0};
-    auto result = co_await Attempt(job, retryable, retry_after);
-    if (result || !retryable || attempt >= options_.attempts) {
-      co_return result;
-    }
-    auto state = co_await asio::this_coro::cancellation_state;
-    if (state.cancelled() != asio::cancellation_type::none) {
-      co_return result;
-    }
-    const auto wait = std::max(backoff, std::min<std::chrono::milliseconds>(
-                                            retry_after, options_.max_retry_after));
-    Log()->warn("download retry project={} file={} attempt={} wait_ms={} reason=\"{}\"",
-                                job.project, job.filename, attempt, wait.count(),
-                                result.error().detail);
-    co_await net::SleepFor(wait);
-    backoff *= 2;
+    : upstream_(upstream),
+      tree_(tree),
+      disk_(disk),
+      options_(std::move(options)),
+      budget_(options_.retry_budget) {
+  if (!options_.random) {
+    options_.random = net::MakeRandomSource();
   }
 }
 
-net::Task<Result<DownloadedFile>> Downloader::Attempt(const DownloadJob& job, bool& retryable,
-                                                      std::chrono::milliseconds& retry_after) {
-  FileSink sink(job, tree_, disk_, options_.write_batch_bytes);
-  auto head = co_await upstream_.FetchFile(job.url, sink);
-  if (sink.local_error()) {
-    co_return tl::make_unexpected(FromStore(*sink.local_error(), job.project, job.filename));
-  }
-  if (sink.size_mismatch()) {
-    co_return tl::make_unexpected(MakeError(
-        Errc::kSizeMismatch,
-        fmt::format("GET {}: size differs from the declared {} bytes", job.url.str(),
-                    job.size.value_or(0)),
-        job.project, job.filename));
-  }
-  if (sink.status() != 0 && sink.status() != 200) {
-    retryable = IsRetryableStatus(sink.status());
-    retry_after = sink.retry_after();
-    co_return tl::make_unexpected(MakeError(
-        Errc::kFileFetch, fmt::format("GET {}: HTTP {}", job.url.str(), sink.status()),
-        job.project, job.filename));
-  }
-  if (!head) {
-    retryable = head.error().transient;
-    Error error = head.error();
-    error.project = job.project;
-    error.file = job.filename;
-    co_return tl::make_unexpected(std::move(error));
-  }
-  auto flushed = co_await sink.Flush();
-  if (!flushed) {
-    co_return tl::make_unexpected(FromStore(flushed.error(), job.project, job.filename));
-  }
-  if (job.size && sink.received() != *job.size) {
-    co_return tl::make_unexpected(MakeError(
-        Errc::kSizeMismatch,
-        fmt::format("GET {}: got {} bytes but the page declares {}", job.url.str(),
-                    sink.received(), *job.size),
-        job.project, job.filename));
-  }
-  const store::Sha256Digest sha256 = sink.FinishSha256();
-  if (job.sha256 && sha256 != *job.sha256) {
-    co_return tl::make_unexpected(MakeError(
-        Errc::kHashMismatch,
-        fmt::format("GET {}: sha256 {} does not match the page's {} (not published)",
-                    job.url.str(), sha256.Hex(), job.sha256->Hex()),
-        job.project, job.filename));
-  }
-  if (job.verify && sink.has_other()) {
-    const std::string other = sink.FinishOtherHex();
-    if (other != job.verify->hex) {
-      co_return tl::make_unexpected(MakeError(
-          Errc::kHashMismatch,
-          fmt::format("GET {}: {} {} does not match the page's {} (not published)",
-                      job.url.str(), job.verify->algorithm, other, job.verify->hex),
-          job.project, job.filename));
+net::Task<Result<DownloadedFile>> Downloader::Download(DownloadJob job) {
+  Transfer transfer(std::move(job));
+  const DownloadJob& j = transfer.job;
+  // At most one open resumable partial per path: a second download of the same path in this run
+  // (two projects linking one file) uses a temporary.
+  struct Claim {
+    std::set<std::string>* active = nullptr;
+    std::string key;
+    ~Claim() {
+      if (active != nullptr) {
+        active->erase(key);
+      }
+    }
+  } claim;
+  if (j.sha256 && j.size && *j.size >= options_.resume_min_bytes &&
+      active_.insert(j.dest.str()).second) {
+    claim.active = &active_;
+    claim.key = j.dest.str();
+    transfer.resumable = true;
+    if (auto prepared = co_await Prepare(transfer); !prepared) {
+      co_return tl::make_unexpected(prepared.error());
     }
   }
-  store::RelativePath dest = job.dest;
-  auto published = co_await net::Offload(disk_, [&sink, &dest, this]() -> store::Result<void> {
-    if (!sink.partial()) {
+
+  int transient_failures = 0;
+  int range_restarts = 0;
+  bool hash_retried = false;
+  for (;;) {
+    Outcome outcome = co_await Attempt(transfer);
+    using Kind = Outcome::Kind;
+    switch (outcome.kind) {
+      case Kind::kDone:
+        if (outcome.file->resumed_bytes > 0) {
+          ++stats_.resumed;
+          stats_.bytes_resumed += outcome.file->resumed_bytes;
+        }
+        co_return std::move(*outcome.file);
+      case Kind::kLocal:
+      case Kind::kCancelled:
+        co_return tl::make_unexpected(std::move(*outcome.error));
+      case Kind::kFailed:
+        if (outcome.discard && transfer.file) {
+          store::PartialFile file = std::move(*transfer.file);
+          transfer.file.reset();
+          auto discarded =
+              co_await net::Offload(disk_, [this, &file] { return tree_.Discard(std::move(file)); });
+          if (!discarded) {
+            co_return tl::make_unexpected(FromStore(discarded.error(), j.project, j.filename));
+          }
+        }
+        co_return tl::make_unexpected(std::move(*outcome.error));
+      case Kind::kRestart:
+        ++stats_.restarts;
+        if (++range_restarts > kMaxRangeRestarts) {
+          co_return tl::make_unexpected(std::move(*outcome.error));
+        }
+        Log()->warn("download restarts from zero project={} file={} reason=\"{}\"", j.project,
+                    j.filename, outcome.error->detail);
+        transfer.Restart();
+        transfer.record.etag.clear();
+        transfer.record.last_modified.clear();
+        continue;
+      case Kind::kHashMismatch:
+        ++stats_.restarts;
+        transfer.Restart();
+        if (hash_retried) {
+          // Twice wrong: the page or the file upstream is broken; keep nothing.
+          if (transfer.file) {
+            store::PartialFile file = std::move(*transfer.file);
+            transfer.file.reset();
+            auto discarded = co_await net::Offload(
+                disk_, [this, &file] { return tree_.Discard(std::move(file)); });
+            if (!discarded) {
+              co_return tl::make_unexpected(FromStore(discarded.error(), j.project, j.filename));
+            }
+          }
+          co_return tl::make_unexpected(std::move(*outcome.error));
+        }
+        hash_retried = true;
+        Log()->warn("download restarts from zero project={} file={} reason=\"{}\"", j.project,
+                    j.filename, outcome.error->detail);
+        continue;
+      case Kind::kTransient:
+        break;
+    }
+
+    // A transient failure: wait and try again, if this file, the server and the run allow it.
+    Error error = std::move(*outcome.error);
+    error.transient = true;
+    ++transient_failures;
+    if (transient_failures >= options_.attempts) {
+      error.detail += fmt::format(" (after {} attempts)", transient_failures);
+      co_return tl::make_unexpected(std::move(error));
+    }
+    if (outcome.retry_after && *outcome.retry_after > options_.max_retry_after) {
+      error.detail += fmt::format(
+          " (the server asks to wait {} s, more than max_retry_after {} s; next run)",
+          outcome.retry_after->count(), options_.max_retry_after.count());
+      co_return tl::make_unexpected(std::move(error));
+    }
+    if (!budget_.TryConsume()) {
+      ++stats_.budget_exhausted;
+      error.detail += fmt::format(" (the run's retry budget of {} is spent; next run)",
+                                  budget_.limit());
+      co_return tl::make_unexpected(std::move(error));
+    }
+    ++stats_.retries;
+    const std::chrono::milliseconds wait =
+        outcome.retry_after
+            ? std::chrono::milliseconds(*outcome.retry_after)
+            : net::FullJitterDelay(net::BackoffPolicy{options_.backoff, options_.max_backoff},
+                                   transient_failures - 1, options_.random());
+    Log()->warn("download retry project={} file={} attempt={} wait_ms={} on_disk={} reason=\"{}\"",
+                j.project, j.filename, transient_failures, wait.count(), transfer.bytes,
+                error.detail);
+    co_await net::SleepFor(wait);
+    auto state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) {
+      co_return tl::make_unexpected(FromNet(
+          net::Error{asio::error::operation_aborted, "GET " + j.url.str() + ": retry wait"},
+          j.project, j.filename));
+    }
+  }
+}
+
+net::Task<Result<void>> Downloader::Prepare(Transfer& transfer) {
+  const DownloadJob& job = transfer.job;
+  transfer.record = internal::PartialRecord{job.url.str(), job.size, *job.sha256, {}, {}};
+  auto opened = co_await net::Offload(disk_, [this, &transfer]() -> store::Result<uint64_t> {
+    const DownloadJob& wanted = transfer.job;
+    auto partial = tree_.OpenResumable(wanted.dest.str());
+    if (!partial) {
+      return tl::make_unexpected(partial.error());
+    }
+    store::PartialFile& file = partial->file;
+    const uint64_t on_disk = file.size();
+    std::optional<internal::PartialRecord> record;
+    if (partial->record) {
+      record = internal::DecodePartialRecord(*partial->record);
+    }
+    const bool usable = on_disk > 0 && on_disk <= *wanted.size && record &&
+                        record->url == transfer.record.url && record->size == wanted.size &&
+                        record->sha256 == *wanted.sha256 &&
+                        (!record->validator().empty() || on_disk == *wanted.size);
+    if (!usable) {
+      if (on_disk > 0) {
+        if (auto emptied = file.Truncate(); !emptied) {
+          return tl::make_unexpected(emptied.error());
+        }
+      }
+      transfer.file.emplace(std::move(file));
+      return uint64_t{0};
+    }
+    // Re-hash what is there, so the digest covers the whole file once the rest arrives.
+    std::vector<uint8_t> chunk(std::min<uint64_t>(kRehashChunk, on_disk));
+    uint64_t offset = 0;
+    while (offset < on_disk) {
+      auto n = file.ReadAt(offset, chunk);
+      if (!n) {
+        return tl::make_unexpected(n.error());
+      }
+      if (*n == 0) {
+        break;  // shorter than fstat said: resume from what was read
+      }
+      const std::span<const uint8_t> read(chunk.data(), *n);
+      transfer.sha256.Update(read);
+      if (transfer.other) {
+        transfer.other->Update(read);
+      }
+      offset += *n;
+    }
+    if (offset != on_disk) {
+      if (auto emptied = file.Truncate(); !emptied) {
+        return tl::make_unexpected(emptied.error());
+      }
+      transfer.ResetDigests();
+      offset = 0;
+    }
+    transfer.record.etag = record->etag;
+    transfer.record.last_modified = record->last_modified;
+    transfer.bytes = offset;
+    transfer.file.emplace(std::move(file));
+    return offset;
+  });
+  if (!opened) {
+    co_return tl::make_unexpected(FromStore(opened.error(), job.project, job.filename));
+  }
+  if (*opened > 0) {
+    Log()->info("download resumes project={} file={} on_disk={} size={}", job.project,
+                job.filename, *opened, job.size.value_or(0));
+  }
+  co_return Result<void>{};
+}
+
+net::Task<Downloader::Outcome> Downloader::Attempt(Transfer& transfer) {
+  const DownloadJob& job = transfer.job;
+  auto failed = [&job](Outcome::Kind kind, Error error) {
+    error.project = job.project;
+    error.file = job.filename;
+    Outcome outcome;
+    outcome.kind = kind;
+    outcome.error = std::move(error);
+    return outcome;
+  };
+  if (transfer.resumable && job.size && transfer.bytes == *job.size && transfer.bytes > 0) {
+    // Complete on disk (a run killed before publishing): verify and publish, no request.
+    transfer.resumed_bytes = transfer.bytes;
+    co_return co_await Finish(transfer);
+  }
+  std::optional<FileRange> range;
+  if (transfer.bytes > 0) {
+    if (transfer.resumable && !transfer.record.validator().empty()) {
+      range = FileRange{transfer.bytes, transfer.record.validator()};
+    } else {
+      transfer.Restart();  // nothing to resume safely: the next bytes start the file again
+    }
+  }
+  FileSink sink(transfer, tree_, disk_, options_.write_batch_bytes, range);
+  auto head = co_await upstream_.FetchFile(job.url, sink, range);
+  if (sink.restarted()) {
+    ++stats_.restarts;
+  }
+  // Whatever happened, the partial then holds exactly the bytes hashed so far.
+  auto flushed = co_await sink.Flush();
+  if (sink.local_error()) {
+    co_return failed(Outcome::Kind::kLocal, FromStore(*sink.local_error()));
+  }
+  if (!flushed) {
+    co_return failed(Outcome::Kind::kLocal, FromStore(flushed.error()));
+  }
+  if (!sink.range_problem().empty()) {
+    co_return failed(Outcome::Kind::kRestart, MakeError(Errc::kFileFetch, sink.range_problem()));
+  }
+  if (sink.size_mismatch()) {
+    Outcome outcome = failed(
+        Outcome::Kind::kFailed,
+        MakeError(Errc::kSizeMismatch,
+                  fmt::format("GET {}: size differs from the declared {} bytes{}", job.url.str(),
+                              job.size.value_or(0),
+                              head ? std::string() : ": " + head.error().detail)));
+    outcome.discard = true;
+    co_return outcome;
+  }
+  const int status = sink.status();
+  if (status != 0 && status != 200 && status != 206) {
+    Error error = MakeError(Errc::kFileFetch, fmt::format("GET {}: HTTP {}", job.url.str(), status));
+    if (net::IsRetryableStatus(status)) {
+      Outcome outcome = failed(Outcome::Kind::kTransient, std::move(error));
+      outcome.retry_after = sink.retry_after();
+      co_return outcome;
+    }
+    Outcome outcome = failed(Outcome::Kind::kFailed, std::move(error));
+    outcome.discard = status == 404 || status == 410;  // gone upstream: the bytes are useless
+    co_return outcome;
+  }
+  if (status == 206 && !range) {
+    co_return failed(Outcome::Kind::kFailed,
+                     MakeError(Errc::kFileFetch,
+                               fmt::format("GET {}: HTTP 206 to a request without Range",
+                                           job.url.str())));
+  }
+  if (!head) {
+    Error error = head.error();
+    if (IsCancelledError(error)) {
+      co_return failed(Outcome::Kind::kCancelled, std::move(error));
+    }
+    // A body that broke off after a good head is worth resuming whatever the transport said:
+    // over HTTP/2 a stream ended short of its content-length is a PROTOCOL_ERROR, where
+    // HTTP/1.1 reports an early close. The digest still judges every byte.
+    const bool broke_off = (status == 200 || status == 206) &&
+                           error.code == make_error_code(net::Errc::kProtocol);
+    co_return failed(error.transient || broke_off ? Outcome::Kind::kTransient
+                                                  : Outcome::Kind::kFailed,
+                     std::move(error));
+  }
+  if (job.size && transfer.bytes < *job.size) {
+    // A body that ended early without a transport error (no Content-Length): the rest may come
+    // with the next attempt.
+    co_return failed(Outcome::Kind::kTransient,
+                     MakeError(Errc::kFileFetch,
+                               fmt::format("GET {}: the body ended after {} of {} bytes",
+                                           job.url.str(), transfer.bytes, *job.size)));
+  }
+  co_return co_await Finish(transfer);
+}
+
+net::Task<Downloader::Outcome> Downloader::Finish(Transfer& transfer) {
+  const DownloadJob& job = transfer.job;
+  auto failed = [&job](Outcome::Kind kind, Error error) {
+    error.project = job.project;
+    error.file = job.filename;
+    Outcome outcome;
+    outcome.kind = kind;
+    outcome.error = std::move(error);
+    return outcome;
+  };
+  if (job.size && transfer.bytes != *job.size) {
+    Outcome outcome = failed(
+        Outcome::Kind::kFailed,
+        MakeError(Errc::kSizeMismatch,
+                  fmt::format("GET {}: got {} bytes but the page declares {}", job.url.str(),
+                              transfer.bytes, *job.size)));
+    outcome.discard = true;
+    co_return outcome;
+  }
+  const store::Sha256Digest sha256 = transfer.sha256.Finish();
+  if (job.sha256 && sha256 != *job.sha256) {
+    co_return failed(Outcome::Kind::kHashMismatch,
+                     MakeError(Errc::kHashMismatch,
+                               fmt::format("GET {}: sha256 {} does not match the page's {} (not "
+                                           "published)",
+                                           job.url.str(), sha256.Hex(), job.sha256->Hex())));
+  }
+  if (job.verify && transfer.other) {
+    const std::string other = transfer.other->FinishHex();
+    if (other != job.verify->hex) {
+      co_return failed(Outcome::Kind::kHashMismatch,
+                       MakeError(Errc::kHashMismatch,
+                                 fmt::format("GET {}: {} {} does not match the page's {} (not "
+                                             "published)",
+                                             job.url.str(), job.verify->algorithm, other,
+                                             job.verify->hex)));
+    }
+  }
+  auto published = co_await net::Offload(disk_, [this, &transfer]() -> store::Result<void> {
+    if (!transfer.file) {
       // An empty body never triggered a write: create the (empty) file now.
       auto partial = tree_.CreatePartial();
       if (!partial) {
         return tl::make_unexpected(partial.error());
       }
-      sink.partial().emplace(std::move(*partial));
+      transfer.file.emplace(std::move(*partial));
     }
-    store::PartialFile file = std::move(*sink.partial());
-    sink.partial().reset();
-    return tree_.Publish(std::move(file), dest);
+    store::PartialFile file = std::move(*transfer.file);
+    transfer.file.reset();
+    return tree_.Publish(std::move(file), transfer.job.dest);
   });
   if (!published) {
-    co_return tl::make_unexpected(FromStore(published.error(), job.project, job.filename));
+    co_return failed(Outcome::Kind::kLocal, FromStore(published.error()));
   }
-  co_return DownloadedFile{sha256, sink.received()};
+  Outcome outcome;
+  outcome.kind = Outcome::Kind::kDone;
+  outcome.file = DownloadedFile{sha256, transfer.bytes, transfer.resumed_bytes};
+  co_return outcome;
 }
 
 }  // namespace cistern::engine

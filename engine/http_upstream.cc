@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "net/byte_range.h"
+
 namespace cistern::engine {
 namespace {
 
@@ -145,11 +147,18 @@ net::Task<Result<FetchedPage>> HttpUpstream::FetchProject(ProjectName name) {
   co_return fetched;
 }
 
-net::Task<Result<net::ResponseHead>> HttpUpstream::FetchFile(net::Url url, net::BodySink& sink) {
+net::Task<Result<net::ResponseHead>> HttpUpstream::FetchFile(net::Url url, net::BodySink& sink,
+                                                            std::optional<FileRange> range) {
   net::Request request;
   request.url = std::move(url);
   // Files are hashed byte for byte and served with Range: never ask for a transfer encoding.
   request.accept_gzip = false;
+  if (range) {
+    request.headers.Add("Range", net::ByteRange{range->offset, std::nullopt}.HeaderValue());
+    if (!range->if_range.empty()) {
+      request.headers.Add("If-Range", range->if_range);
+    }
+  }
   auto head = co_await client_.Fetch(std::move(request), sink);
   if (!head) {
     co_return tl::make_unexpected(FromNet(head.error()));

@@ -136,6 +136,15 @@ Result<void> SyncRun::OpenDatabase() {
   if (*stale > 0) {
     Log()->info("removed stale partial files count={}", *stale);
   }
+  auto old = tree_->RemoveResumable(std::chrono::system_clock::now() - options_.partial_max_age);
+  if (!old) {
+    return tl::make_unexpected(FromStore(old.error()));
+  }
+  report_.partials_removed += *old;
+  if (*old > 0) {
+    Log()->info("removed resumable partials older than {} h count={}",
+                options_.partial_max_age.count(), *old);
+  }
   return {};
 }
 
@@ -521,6 +530,20 @@ net::Task<Result<void>> SyncRun::FinishRun() {
   // Only now, with no page or root linking them any more, do removed paths leave the disk.
   if (auto removed = co_await OnDisk([this] { return ApplyRemovals(); }); !removed) {
     co_return tl::make_unexpected(FromStore(removed.error()));
+  }
+  report_.downloads = downloader_->stats();
+  if (options_.projects.empty() && report_.deferred.empty() && !report_.interrupted) {
+    // Every wanted file is in place, so any resumable partial left belongs to a file that is not
+    // wanted any more.
+    auto swept = co_await OnDisk(
+        [this] { return tree_->RemoveResumable(std::chrono::system_clock::time_point::max()); });
+    if (!swept) {
+      co_return tl::make_unexpected(FromStore(swept.error()));
+    }
+    report_.partials_removed += *swept;
+    if (*swept > 0) {
+      Log()->info("removed resumable partials of files no longer wanted count={}", *swept);
+    }
   }
   auto recorded = co_await OnDisk([this]() -> store::Result<void> {
     store::WriteBatch batch;

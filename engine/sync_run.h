@@ -44,6 +44,11 @@ struct SyncOptions {
   std::chrono::milliseconds page_backoff{1000};
   // Threads for blocking disk and database work.
   size_t disk_threads = 2;
+  // Resumable partials (incoming/part-*) not written to for this long are deleted when a run
+  // starts: their file was probably dropped upstream. A run that syncs every project upstream
+  // (no project list) with nothing deferred and without interruption deletes every partial left
+  // at its end, since each file it wanted is then in place. Default 7 days.
+  std::chrono::hours partial_max_age{24 * 7};
 
   // The deletion guard: an upstream glitch (a truncated index, the wrong upstream) must not wipe
   // the mirror. A run that would delete more than `max_delete_count` projects, or more than
@@ -74,7 +79,8 @@ struct SyncControl {
   // Take no new project; the projects in progress finish and are committed, then the root index
   // and the run record are written, and the report says `interrupted`. To abandon the projects in
   // progress as well, also emit terminal cancellation on the task: their transfers end, their
-  // partial files are discarded, and they are deferred.
+  // temporary files are discarded (resumable partials stay for the next run), and they are
+  // deferred.
   bool stop_requested = false;
 };
 
@@ -88,6 +94,8 @@ struct SyncReport {
   size_t pages_written = 0;               // project pages rewritten (bytes changed)
   size_t files_fetched = 0;
   uint64_t bytes_fetched = 0;
+  DownloaderStats downloads;              // retries, resumed partials, restarts
+  size_t partials_removed = 0;            // resumable partials deleted (stale, or no longer wanted)
   size_t files_removed = 0;
   size_t projects_deleted = 0;            // gone from the index and confirmed gone (404/410)
   std::vector<Error> deferred;            // one per deferred project; the next run retries them

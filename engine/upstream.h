@@ -6,6 +6,7 @@
 //
 // Executor: every method is awaited on the sync's network executor.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -35,6 +36,14 @@ struct FetchedPage {
   std::optional<int64_t> serial() const { return header_serial ? header_serial : page.last_serial; }
 };
 
+// The rest of a file, for resuming a download: `Range: bytes=<offset>-`, with
+// `If-Range: <if_range>` when it is not empty (a strong ETag or a Last-Modified date), so a
+// server whose file changed answers 200 with the whole new file instead of a mismatched tail.
+struct FileRange {
+  uint64_t offset = 0;
+  std::string if_range;
+};
+
 class Upstream {
  public:
   virtual ~Upstream() = default;
@@ -47,10 +56,12 @@ class Upstream {
   // Errors: Errc::kProjectPage (status, Content-Type, body), net errors for transport.
   virtual net::Task<Result<FetchedPage>> FetchProject(ProjectName name) = 0;
 
-  // Streams a file into `sink`. The response head (any status) is returned; `sink.OnHead` decides
-  // whether a non-200 body is consumed.
+  // Streams a file into `sink`, or with `range` only its rest (the answer may still be a 200 with
+  // the whole file, or a 416). The response head (any status) is returned; `sink.OnHead` decides
+  // whether a non-200 body is consumed. The body is never transfer-encoded (no gzip).
   // Lifetime: `sink` must outlive the returned task.
-  virtual net::Task<Result<net::ResponseHead>> FetchFile(net::Url url, net::BodySink& sink) = 0;
+  virtual net::Task<Result<net::ResponseHead>> FetchFile(net::Url url, net::BodySink& sink,
+                                                        std::optional<FileRange> range) = 0;
 
   // The index root URL, ending in '/'.
   virtual const net::Url& index_url() const = 0;

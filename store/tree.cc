@@ -1,7 +1,9 @@
 #include "store/tree.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <dirent.h>
+#include <map>
 #include <fcntl.h>
 #include <string_view>
 #include <sys/random.h>
@@ -10,7 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "store/bytes.h"
 #include "store/crash_point.h"
+#include "store/digest.h"
 #include "store/internal/unique_fd.h"
 
 namespace cistern::store {
@@ -22,6 +26,11 @@ namespace {
 constexpr std::string_view kWebDir = "web";
 constexpr std::string_view kIncomingDir = "incoming";
 constexpr std::string_view kTempPrefix = ".tmp-";  // format.md: temporary names
+constexpr std::string_view kResumablePrefix = "part-";  // format.md: resumable partials
+constexpr std::string_view kResumableData = ".data";
+constexpr std::string_view kResumableRecord = ".meta";
+constexpr size_t kResumableHexDigits = 32;     // 128 bits of SHA-256(key)
+constexpr size_t kMaxRecordBytes = 64 << 10;   // a record is a few hundred bytes
 constexpr mode_t kDirMode = 0755;
 constexpr mode_t kFileMode = 0644;
 constexpr int kPublishAttempts = 3;  // a concurrent Remove may prune the directory once or twice
@@ -82,6 +91,41 @@ Result<std::string> RandomHex(size_t bytes_count) {
   return out;
 }
 
+// The names in incoming/ (without directory) for which `keep` returns true. Uses a fresh open file
+// description, so concurrent listings do not share a directory offset.
+template <class Keep>
+Result<std::vector<std::string>> ListIncoming(int incoming_fd, const fs::path& incoming,
+                                              Keep keep) {
+  const int list_fd = ::openat(incoming_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (list_fd < 0) {
+    return tl::unexpected(ErrnoError(errno, "open " + incoming.string()));
+  }
+  DIR* dir = ::fdopendir(list_fd);
+  if (dir == nullptr) {
+    const int err = errno;
+    static_cast<void>(::close(list_fd));
+    return tl::unexpected(ErrnoError(err, "list " + incoming.string()));
+  }
+  std::vector<std::string> names;
+  while (true) {
+    errno = 0;
+    const dirent* entry = ::readdir(dir);
+    if (entry == nullptr) {
+      break;
+    }
+    const std::string_view name = entry->d_name;
+    if (keep(name)) {
+      names.emplace_back(name);
+    }
+  }
+  const int read_error = errno;
+  static_cast<void>(::closedir(dir));  // read-only directory stream: nothing to lose
+  if (read_error != 0) {
+    return tl::unexpected(ErrnoError(read_error, "list " + incoming.string()));
+  }
+  return names;
+}
+
 }  // namespace
 
 // ---- PartialFile ----
@@ -89,6 +133,7 @@ Result<std::string> RandomHex(size_t bytes_count) {
 PartialFile::PartialFile(PartialFile&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       path_(std::exchange(other.path_, fs::path())),
+      record_path_(std::exchange(other.record_path_, fs::path())),
       size_(std::exchange(other.size_, 0)) {}
 
 PartialFile& PartialFile::operator=(PartialFile&& other) noexcept {
@@ -96,6 +141,7 @@ PartialFile& PartialFile::operator=(PartialFile&& other) noexcept {
     Discard();
     fd_ = std::exchange(other.fd_, -1);
     path_ = std::exchange(other.path_, fs::path());
+    record_path_ = std::exchange(other.record_path_, fs::path());
     size_ = std::exchange(other.size_, 0);
   }
   return *this;
@@ -109,10 +155,42 @@ void PartialFile::Discard() noexcept {
     static_cast<void>(::close(fd_));
     fd_ = -1;
   }
-  if (!path_.empty()) {
+  if (!path_.empty() && record_path_.empty()) {
     // Best effort: a leftover is removed by Tree::RemoveStaleIncoming on the next run.
     static_cast<void>(::unlink(path_.c_str()));
-    path_.clear();
+  }
+  // A resumable partial stays on disk for a later attempt.
+  path_.clear();
+  record_path_.clear();
+}
+
+Result<void> PartialFile::Truncate() {
+  if (fd_ < 0) {
+    return tl::unexpected(ErrnoError(EBADF, "truncate a closed partial file"));
+  }
+  if (::ftruncate(fd_, 0) != 0) {
+    return tl::unexpected(ErrnoError(errno, "truncate " + path_.string()));
+  }
+  // A temporary is not opened with O_APPEND: move its offset back to the start as well.
+  if (::lseek(fd_, 0, SEEK_SET) < 0) {
+    return tl::unexpected(ErrnoError(errno, "seek " + path_.string()));
+  }
+  size_ = 0;
+  return {};
+}
+
+Result<size_t> PartialFile::ReadAt(uint64_t offset, std::span<uint8_t> out) const {
+  if (fd_ < 0) {
+    return tl::unexpected(ErrnoError(EBADF, "read a closed partial file"));
+  }
+  while (true) {
+    const ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
+    if (n >= 0) {
+      return static_cast<size_t>(n);
+    }
+    if (errno != EINTR) {
+      return tl::unexpected(ErrnoError(errno, "read " + path_.string()));
+    }
   }
 }
 
@@ -301,7 +379,7 @@ Result<PartialFile> Tree::CreatePartial() {
     }
     const std::string name = std::string(kTempPrefix) + *hex;
     const int fd = ::openat(impl_->incoming_fd.get(), name.c_str(),
-                            O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode);
+                            O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode);
     if (fd >= 0) {
       return PartialFile(fd, impl_->incoming / name);
     }
@@ -340,8 +418,158 @@ Result<void> Tree::Publish(PartialFile file, const RelativePath& dest) {
   }
   if (published) {
     file.path_.clear();  // it is in the tree now; the destructor must not unlink it
+    if (!file.record_path_.empty()) {
+      // Best effort: a record without data is swept by RemoveResumable.
+      static_cast<void>(::unlink(file.record_path_.c_str()));
+      file.record_path_.clear();
+    }
   }
   return published;
+}
+
+Result<ResumablePartial> Tree::OpenResumable(std::string_view key) {
+  const std::string base = std::string(kResumablePrefix) +
+                           Sha256Of(AsBytes(key)).Hex().substr(0, kResumableHexDigits);
+  const std::string data_name = base + std::string(kResumableData);
+  const std::string record_name = base + std::string(kResumableRecord);
+  const fs::path data_path = impl_->incoming / data_name;
+  UniqueFd fd(::openat(impl_->incoming_fd.get(), data_name.c_str(),
+                       O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, kFileMode));
+  if (!fd.is_open()) {
+    return tl::unexpected(ErrnoError(errno, "open resumable partial " + data_path.string()));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return tl::unexpected(ErrnoError(errno, "stat " + data_path.string()));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return tl::unexpected(MakeError(Errc::kInvalidPath, data_path.string() + " is not a regular file"));
+  }
+  std::optional<std::string> record;
+  UniqueFd record_fd(::openat(impl_->incoming_fd.get(), record_name.c_str(),
+                              O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (record_fd.is_open()) {
+    std::string content;
+    char buffer[4096];
+    while (content.size() <= kMaxRecordBytes) {
+      const ssize_t n = ::read(record_fd.get(), buffer, sizeof(buffer));
+      if (n < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        return tl::unexpected(ErrnoError(errno, "read " + (impl_->incoming / record_name).string()));
+      }
+      if (n == 0) {
+        break;
+      }
+      content.append(buffer, static_cast<size_t>(n));
+    }
+    // An oversized record is not one this store wrote for a caller: report it as absent.
+    if (content.size() <= kMaxRecordBytes) {
+      record = std::move(content);
+    }
+  } else if (errno != ENOENT) {
+    return tl::unexpected(ErrnoError(errno, "open " + (impl_->incoming / record_name).string()));
+  }
+  PartialFile file(fd.Release(), data_path, impl_->incoming / record_name,
+                   static_cast<uint64_t>(st.st_size));
+  return ResumablePartial{std::move(file), std::move(record)};
+}
+
+Result<void> Tree::WriteResumableRecord(const PartialFile& file, std::string_view record) {
+  if (file.record_path_.empty()) {
+    return tl::unexpected(ErrnoError(EINVAL, "write a record for " + file.path_.string() +
+                                                 ": not a resumable partial"));
+  }
+  auto temp = CreatePartial();
+  if (!temp) {
+    return tl::unexpected(temp.error());
+  }
+  if (auto written = temp->Write(AsBytes(record)); !written) {
+    return written;
+  }
+  const int fd = std::exchange(temp->fd_, -1);
+  if (::close(fd) != 0) {
+    return tl::unexpected(ErrnoError(errno, "close " + temp->path_.string()));
+  }
+  if (::rename(temp->path_.c_str(), file.record_path_.c_str()) != 0) {
+    return tl::unexpected(ErrnoError(
+        errno, "rename " + temp->path_.string() + " to " + file.record_path_.string()));
+  }
+  temp->path_.clear();
+  return {};
+}
+
+Result<void> Tree::Discard(PartialFile file) {
+  if (file.fd_ >= 0) {
+    static_cast<void>(::close(std::exchange(file.fd_, -1)));  // the bytes are thrown away
+  }
+  for (fs::path* path : {&file.path_, &file.record_path_}) {
+    if (!path->empty() && ::unlink(path->c_str()) != 0 && errno != ENOENT) {
+      return tl::unexpected(ErrnoError(errno, "remove " + path->string()));
+    }
+    path->clear();
+  }
+  return {};
+}
+
+Result<size_t> Tree::RemoveResumable(std::chrono::system_clock::time_point modified_before) {
+  auto names = ListIncoming(impl_->incoming_fd.get(), impl_->incoming, [](std::string_view name) {
+    return name.starts_with(kResumablePrefix) &&
+           (name.ends_with(kResumableData) || name.ends_with(kResumableRecord));
+  });
+  if (!names) {
+    return tl::unexpected(names.error());
+  }
+  struct Pair {
+    bool data = false;
+    bool record = false;
+  };
+  std::map<std::string, Pair> pairs;  // by base name
+  for (const std::string& name : *names) {
+    const bool data = name.ends_with(kResumableData);
+    Pair& pair = pairs[name.substr(0, name.size() - (data ? kResumableData.size()
+                                                          : kResumableRecord.size()))];
+    (data ? pair.data : pair.record) = true;
+  }
+  const int dir = impl_->incoming_fd.get();
+  size_t removed = 0;
+  for (const auto& [base, pair] : pairs) {
+    const std::string data_name = base + std::string(kResumableData);
+    const std::string record_name = base + std::string(kResumableRecord);
+    bool remove = !pair.data || !pair.record;
+    if (!remove) {
+      struct stat st {};
+      if (::fstatat(dir, data_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno != ENOENT) {
+          return tl::unexpected(ErrnoError(errno, "stat " + (impl_->incoming / data_name).string()));
+        }
+        remove = true;
+      } else {
+        const auto modified = std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::seconds(st.st_mtim.tv_sec) +
+                std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+        remove = modified_before == std::chrono::system_clock::time_point::max() ||
+                 modified < modified_before;
+      }
+    }
+    if (!remove) {
+      continue;
+    }
+    for (const std::string& name : {data_name, record_name}) {
+      if (::unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT) {
+        return tl::unexpected(ErrnoError(errno, "remove " + (impl_->incoming / name).string()));
+      }
+    }
+    ++removed;
+  }
+  if (removed > 0 && impl_->options.fsync) {
+    if (auto synced = SyncFd(dir, impl_->incoming.string()); !synced) {
+      return tl::unexpected(synced.error());
+    }
+  }
+  return removed;
 }
 
 Result<void> Tree::WriteAtomic(const RelativePath& dest, std::span<const uint8_t> bytes) {
@@ -462,34 +690,12 @@ Result<std::string> Tree::ReadFile(const RelativePath& dest) const {
 }
 
 Result<size_t> Tree::RemoveStaleIncoming() {
-  // A fresh open file description: its own directory offset, so concurrent calls do not share one.
-  const int list_fd = ::openat(impl_->incoming_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (list_fd < 0) {
-    return tl::unexpected(ErrnoError(errno, "open " + impl_->incoming.string()));
+  auto listed = ListIncoming(impl_->incoming_fd.get(), impl_->incoming,
+                             [](std::string_view name) { return name.starts_with(kTempPrefix); });
+  if (!listed) {
+    return tl::unexpected(listed.error());
   }
-  DIR* dir = ::fdopendir(list_fd);
-  if (dir == nullptr) {
-    const int err = errno;
-    static_cast<void>(::close(list_fd));
-    return tl::unexpected(ErrnoError(err, "list " + impl_->incoming.string()));
-  }
-  std::vector<std::string> stale;
-  while (true) {
-    errno = 0;
-    const dirent* entry = ::readdir(dir);
-    if (entry == nullptr) {
-      break;
-    }
-    const std::string_view name = entry->d_name;
-    if (name.starts_with(kTempPrefix)) {
-      stale.emplace_back(name);
-    }
-  }
-  const int read_error = errno;
-  static_cast<void>(::closedir(dir));  // read-only directory stream: nothing to lose
-  if (read_error != 0) {
-    return tl::unexpected(ErrnoError(read_error, "list " + impl_->incoming.string()));
-  }
+  const std::vector<std::string>& stale = *listed;
   size_t removed = 0;
   for (const std::string& name : stale) {
     if (::unlinkat(impl_->incoming_fd.get(), name.c_str(), 0) != 0) {

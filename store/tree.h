@@ -6,6 +6,13 @@
 // format.md, "fsync order"). A reader of web/ therefore sees the old bytes or the new bytes,
 // never a mix, and after a crash a published file is complete.
 //
+// Resumable partials: a download that may continue later, in this process or the next, goes to a
+// named partial instead, `incoming/part-<h>.data`, next to an opaque record the caller keeps in
+// `incoming/part-<h>.meta` (what it needs to resume; the store does not interpret it). <h> is
+// derived from a key the caller chooses, so the next run finds the same files. Such a partial
+// survives its `PartialFile` object, a crash and a kill; it leaves incoming/ when published,
+// discarded, or swept by `RemoveResumable`. It is published exactly like a temporary.
+//
 // Symlinks: the root and `web/` itself may be symlinks (the administrator's choice). Below
 // `web/`, no directory component may be a symlink: every operation walks the path one directory
 // at a time with `openat(O_NOFOLLOW | O_DIRECTORY)` and refuses a symlinked component with
@@ -19,12 +26,14 @@
 // Only one process may modify a mirror at a time; callers hold the mirror's `LockFile`.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "store/error.h"
@@ -43,9 +52,11 @@ struct TreeOptions {
 
 class Tree;
 
-// A new file in `incoming/`, being written. Created by `Tree::CreatePartial`; becomes a file in
-// the tree through `Tree::Publish`. If it is destroyed unpublished, it is closed and unlinked.
-// After a `Write` error its contents are unspecified: destroy it.
+// A file in `incoming/`, being written. Created by `Tree::CreatePartial` (a temporary) or
+// `Tree::OpenResumable` (a resumable partial); becomes a file in the tree through `Tree::Publish`.
+// If a temporary is destroyed unpublished, it is closed and unlinked; a resumable partial is only
+// closed (its bytes stay for a later attempt). After a `Write` error its contents are
+// unspecified: destroy or `Truncate` it.
 // Lifetime: independent of the `Tree` that made it (it holds its own descriptor and path).
 // Thread safety: one thread at a time.
 class PartialFile {
@@ -61,20 +72,42 @@ class PartialFile {
   // names the partial file.
   [[nodiscard]] Result<void> Write(std::span<const uint8_t> bytes);
 
-  // Bytes written so far.
+  // Empties the file; the next `Write` starts at offset 0 (a download restarting from zero).
+  // Errors: system codes; EBADF for a moved-from file.
+  [[nodiscard]] Result<void> Truncate();
+
+  // Reads up to `out.size()` bytes at `offset` (for re-hashing what a resumable partial already
+  // holds); returns the count, 0 at the end of the file.
+  // Errors: system codes (EIO); EBADF for a moved-from file.
+  [[nodiscard]] Result<size_t> ReadAt(uint64_t offset, std::span<uint8_t> out) const;
+
+  // Bytes in the file: for a resumable partial, those found on disk plus those written since.
   uint64_t size() const { return size_; }
 
-  // The absolute path of the partial file, `<root>/incoming/.tmp-<hex>`.
+  // True for a partial made by `Tree::OpenResumable`.
+  bool resumable() const { return !record_path_.empty(); }
+
+  // The absolute path of the partial file: `<root>/incoming/.tmp-<hex>`, or
+  // `<root>/incoming/part-<h>.data` for a resumable one.
   const std::filesystem::path& path() const { return path_; }
 
  private:
   friend class Tree;
-  PartialFile(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {}
+  PartialFile(int fd, std::filesystem::path path, std::filesystem::path record_path = {},
+              uint64_t size = 0)
+      : fd_(fd), path_(std::move(path)), record_path_(std::move(record_path)), size_(size) {}
   void Discard() noexcept;
 
   int fd_ = -1;
-  std::filesystem::path path_;  // empty once published or moved from
+  std::filesystem::path path_;         // empty once published or moved from
+  std::filesystem::path record_path_;  // resumable only: `part-<h>.meta`
   uint64_t size_ = 0;
+};
+
+// A resumable partial as `Tree::OpenResumable` found it.
+struct ResumablePartial {
+  PartialFile file;                   // positioned at its end: writes append
+  std::optional<std::string> record;  // the caller's record, nullopt if there is none
 };
 
 class Tree {
@@ -98,14 +131,39 @@ class Tree {
   // Errors: system codes naming incoming/.
   [[nodiscard]] Result<PartialFile> CreatePartial();
 
+  // Opens the resumable partial of `key` (any bytes; the file names derive from its SHA-256),
+  // creating an empty one if there is none. The file keeps what earlier attempts wrote.
+  // Errors: system codes naming the file.
+  // Requires: at most one open `PartialFile` per key (callers serialise downloads of one key).
+  [[nodiscard]] Result<ResumablePartial> OpenResumable(std::string_view key);
+
+  // Replaces the record of the resumable partial `file` with `record`, atomically (a temporary,
+  // then a rename; not fsynced: a record lost to a power loss only means starting from zero).
+  // Errors: system codes; EINVAL when `file` is not resumable.
+  [[nodiscard]] Result<void> WriteResumableRecord(const PartialFile& file, std::string_view record);
+
+  // Unlinks a partial and, for a resumable one, its record. Missing files are not an error.
+  // Errors: system codes naming the file.
+  [[nodiscard]] Result<void> Discard(PartialFile file);
+
+  // Deletes the resumable partials (data and record) whose data was last written before
+  // `modified_before`, and every half of a pair whose other half is missing (a record without
+  // data is what a crash right after publishing leaves). Returns how many partials went.
+  // `system_clock::time_point::max()` removes them all.
+  // Requires: no resumable `PartialFile` of this process is open (hold the mirror's `LockFile`).
+  // Errors: system codes naming incoming/.
+  [[nodiscard]] Result<size_t> RemoveResumable(std::chrono::system_clock::time_point modified_before);
+
   // Moves `file` to `web/<dest>`, replacing any file there: fsyncs and closes the file, creates
   // missing parent directories (fsyncing the parent of each new directory), renames, then fsyncs
   // dest's directory. On error the partial file is unlinked and any file already at `dest` is
-  // untouched, unless the error came after the rename (the final directory fsync).
+  // untouched, unless the error came after the rename (the final directory fsync). A resumable
+  // partial's record is unlinked after the rename; on error a resumable partial is kept (closed)
+  // rather than unlinked.
   // Crash points: "tree.before_rename", "tree.after_rename".
   // Errors: Errc::kInvalidPath for a symlinked or non-directory component under web/; system codes
   // (ENOSPC, EIO, EISDIR when `dest` is a directory). The detail names `dest`.
-  // Requires: `file` came from `CreatePartial` of a tree over the same root.
+  // Requires: `file` came from `CreatePartial` or `OpenResumable` of a tree over the same root.
   [[nodiscard]] Result<void> Publish(PartialFile file, const RelativePath& dest);
 
   // Writes `bytes` to `web/<dest>` atomically: `CreatePartial`, `Write`, `Publish`.
@@ -129,6 +187,7 @@ class Tree {
   [[nodiscard]] Result<std::string> ReadFile(const RelativePath& dest) const;
 
   // Deletes every `.tmp-*` file left in incoming/ (by a crash or a kill) and returns how many.
+  // Resumable partials stay (see `RemoveResumable`).
   // Requires: no other process is writing partial files (hold the mirror's `LockFile`), and no
   // `PartialFile` of this process is alive.
   // Errors: system codes naming incoming/.

@@ -1,6 +1,7 @@
 #include "store/tree.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -134,6 +135,123 @@ TEST_F(TreeTest, RemoveStaleIncomingDeletesOnlyTempFiles) {
   EXPECT_EQ(*removed, 2u);
   EXPECT_EQ(ListDir(dir_ / "mirror" / "incoming"), (std::vector<std::string>{"keep-me"}));
   EXPECT_EQ(*tree_->RemoveStaleIncoming(), 0u);
+}
+
+TEST_F(TreeTest, AResumablePartialKeepsItsBytesAndRecordAcrossOpens) {
+  const fs::path incoming = dir_ / "mirror" / "incoming";
+  {
+    auto opened = tree_->OpenResumable("packages/aa/x.whl");
+    ASSERT_TRUE(IsOk(opened));
+    EXPECT_TRUE(opened->file.resumable());
+    EXPECT_EQ(opened->file.size(), 0u);
+    EXPECT_FALSE(opened->record.has_value());
+    ASSERT_TRUE(IsOk(tree_->WriteResumableRecord(opened->file, "record v1")));
+    ASSERT_TRUE(IsOk(opened->file.Write(AsBytes("hello "))));
+  }  // destroyed unpublished: kept
+  const std::vector<std::string> names = ListDir(incoming);
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_TRUE(names[0].starts_with("part-") && names[0].ends_with(".data")) << names[0];
+  EXPECT_EQ(names[0].size(), std::string("part-.data").size() + 32);
+  EXPECT_EQ(names[1], names[0].substr(0, names[0].size() - 5) + ".meta");
+  EXPECT_EQ(*tree_->RemoveStaleIncoming(), 0u);  // not a temporary
+
+  auto again = tree_->OpenResumable("packages/aa/x.whl");
+  ASSERT_TRUE(IsOk(again));
+  EXPECT_EQ(again->file.size(), 6u);
+  EXPECT_EQ(again->record, "record v1");
+  ASSERT_TRUE(IsOk(again->file.Write(AsBytes("world"))));  // appends
+  std::vector<uint8_t> head(5);
+  auto read = again->file.ReadAt(0, head);
+  ASSERT_TRUE(IsOk(read));
+  EXPECT_EQ(*read, 5u);
+  EXPECT_EQ(std::string(head.begin(), head.end()), "hello");
+  ASSERT_TRUE(IsOk(tree_->WriteResumableRecord(again->file, "record v2")));
+
+  // Another key is another partial.
+  auto other = tree_->OpenResumable("packages/aa/y.whl");
+  ASSERT_TRUE(IsOk(other));
+  EXPECT_EQ(other->file.size(), 0u);
+  EXPECT_NE(other->file.path(), again->file.path());
+  ASSERT_TRUE(IsOk(tree_->Discard(std::move(other->file))));
+
+  ASSERT_TRUE(IsOk(tree_->Publish(std::move(again->file), Path("packages/aa/x.whl"))));
+  EXPECT_EQ(ReadTextFile(Web("packages/aa/x.whl")), "hello world");
+  EXPECT_TRUE(ListDir(incoming).empty());  // data renamed, record unlinked
+}
+
+TEST_F(TreeTest, TruncateEmptiesAPartialForARestart) {
+  auto opened = tree_->OpenResumable("k");
+  ASSERT_TRUE(IsOk(opened));
+  ASSERT_TRUE(IsOk(opened->file.Write(AsBytes("stale bytes"))));
+  ASSERT_TRUE(IsOk(opened->file.Truncate()));
+  EXPECT_EQ(opened->file.size(), 0u);
+  ASSERT_TRUE(IsOk(opened->file.Write(AsBytes("new"))));
+  auto temp = tree_->CreatePartial();
+  ASSERT_TRUE(IsOk(temp));
+  EXPECT_FALSE(temp->resumable());
+  ASSERT_TRUE(IsOk(temp->Write(AsBytes("0123456789"))));
+  ASSERT_TRUE(IsOk(temp->Truncate()));
+  ASSERT_TRUE(IsOk(temp->Write(AsBytes("ab"))));
+  ASSERT_TRUE(IsOk(tree_->Publish(std::move(opened->file), Path("r"))));
+  ASSERT_TRUE(IsOk(tree_->Publish(std::move(*temp), Path("t"))));
+  EXPECT_EQ(ReadTextFile(Web("r")), "new");
+  EXPECT_EQ(ReadTextFile(Web("t")), "ab");
+}
+
+TEST_F(TreeTest, DiscardRemovesDataAndRecord) {
+  auto opened = tree_->OpenResumable("k");
+  ASSERT_TRUE(IsOk(opened));
+  ASSERT_TRUE(IsOk(tree_->WriteResumableRecord(opened->file, "r")));
+  ASSERT_TRUE(IsOk(opened->file.Write(AsBytes("x"))));
+  ASSERT_TRUE(IsOk(tree_->Discard(std::move(opened->file))));
+  EXPECT_TRUE(ListDir(dir_ / "mirror" / "incoming").empty());
+  auto temp = tree_->CreatePartial();
+  ASSERT_TRUE(IsOk(temp));
+  ASSERT_TRUE(IsOk(tree_->Discard(std::move(*temp))));
+  EXPECT_TRUE(ListDir(dir_ / "mirror" / "incoming").empty());
+  auto not_resumable = tree_->CreatePartial();
+  ASSERT_TRUE(IsOk(not_resumable));
+  auto refused = tree_->WriteResumableRecord(*not_resumable, "r");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, std::errc::invalid_argument);
+}
+
+TEST_F(TreeTest, RemoveResumableSweepsOldPartialsAndOrphans) {
+  const fs::path incoming = dir_ / "mirror" / "incoming";
+  for (const char* key : {"old", "new"}) {
+    auto opened = tree_->OpenResumable(key);
+    ASSERT_TRUE(IsOk(opened));
+    ASSERT_TRUE(IsOk(tree_->WriteResumableRecord(opened->file, key)));
+    ASSERT_TRUE(IsOk(opened->file.Write(AsBytes(key))));
+  }
+  std::string old_data;
+  {
+    auto old = tree_->OpenResumable("old");
+    ASSERT_TRUE(IsOk(old));
+    old_data = old->file.path().string();
+  }
+  fs::last_write_time(old_data, fs::file_time_type::clock::now() - std::chrono::hours(48));
+  WriteTextFile(incoming / "part-0123456789abcdef0123456789abcdef.meta", "orphan record");
+  WriteTextFile(incoming / "part-fedcba9876543210fedcba9876543210.data", "orphan data");
+  WriteTextFile(incoming / ".tmp-0123456789abcdef", "a temporary");
+  WriteTextFile(incoming / "keep-me", "not ours");
+  ASSERT_EQ(ListDir(incoming).size(), 8u);
+
+  auto removed = tree_->RemoveResumable(std::chrono::system_clock::now() - std::chrono::hours(24));
+  ASSERT_TRUE(IsOk(removed));
+  EXPECT_EQ(*removed, 3u);  // "old" and both orphans
+  EXPECT_FALSE(fs::exists(old_data));
+  EXPECT_EQ(ListDir(incoming).size(), 4u);  // "new" (2 files), the temporary, keep-me
+  auto kept = tree_->OpenResumable("new");
+  ASSERT_TRUE(IsOk(kept));
+  EXPECT_EQ(kept->file.size(), 3u);
+  EXPECT_EQ(kept->record, "new");
+  kept = tl::unexpected(Error{});  // close it before sweeping everything
+
+  removed = tree_->RemoveResumable(std::chrono::system_clock::time_point::max());
+  ASSERT_TRUE(IsOk(removed));
+  EXPECT_EQ(*removed, 1u);
+  EXPECT_EQ(ListDir(incoming), (std::vector<std::string>{".tmp-0123456789abcdef", "keep-me"}));
 }
 
 TEST_F(TreeTest, RefusesToWriteThroughSymlinkedDirectory) {

@@ -26,6 +26,12 @@ struct Config {
   int64_t page_attempts = 3;
   int64_t page_backoff_ms = 1000;
   int64_t file_attempts = 3;
+  int64_t file_backoff_ms = 500;
+  int64_t max_backoff_ms = 30'000;
+  int64_t max_retry_after_s = 300;
+  int64_t retry_budget = 1000;
+  int64_t resume_min_bytes = int64_t{1} << 20;
+  int64_t partial_max_age_hours = 168;
   bool exclude_yanked = false;
   int64_t max_delete_count = 1000;
   int64_t max_delete_percent = 5;

@@ -86,6 +86,12 @@ engine::SyncOptions MakeOptions(const Config& config, const SyncFlags& flags) {
   options.rules.exclude_yanked = config.exclude_yanked;
   options.tree.fsync = config.fsync;
   options.download.attempts = static_cast<int>(config.file_attempts);
+  options.download.backoff = std::chrono::milliseconds(config.file_backoff_ms);
+  options.download.max_backoff = std::chrono::milliseconds(config.max_backoff_ms);
+  options.download.max_retry_after = std::chrono::seconds(config.max_retry_after_s);
+  options.download.retry_budget = static_cast<uint64_t>(config.retry_budget);
+  options.download.resume_min_bytes = static_cast<uint64_t>(config.resume_min_bytes);
+  options.partial_max_age = std::chrono::hours(config.partial_max_age_hours);
   options.client.ca_files = config.ca_files;
   options.client.ca_files.insert(options.client.ca_files.end(), flags.ca_files.begin(),
                                  flags.ca_files.end());
@@ -131,6 +137,17 @@ void PrintSummary(const engine::SyncReport& report, bool dry_run) {
       report.deferred.size(), report.files_fetched, FormatBytes(report.bytes_fetched).c_str(),
       report.files_removed, report.projects_deleted, report.pages_written,
       std::chrono::duration<double>(report.elapsed).count());
+  const engine::DownloaderStats& downloads = report.downloads;
+  if (downloads.resumed > 0 || downloads.retries > 0 || downloads.restarts > 0 ||
+      downloads.budget_exhausted > 0) {
+    std::printf("downloads: %llu resumed (%s not fetched again), %llu retries, %llu restarted "
+                "from zero%s\n",
+                static_cast<unsigned long long>(downloads.resumed),
+                FormatBytes(downloads.bytes_resumed).c_str(),
+                static_cast<unsigned long long>(downloads.retries),
+                static_cast<unsigned long long>(downloads.restarts),
+                downloads.budget_exhausted > 0 ? "; the retry budget ran out" : "");
+  }
 }
 
 }  // namespace
