@@ -14,7 +14,8 @@
 // `curl --http2-prior-knowledge`).
 //
 // Resources: GET and HEAD of an in-memory map (path -> bytes, ETag, Last-Modified) and then of
-// `root` on disk (ETag and Last-Modified from size and mtime, as nginx makes them). Paths are
+// `root` on disk (the path percent-decoded; ETag and Last-Modified from size and mtime, as nginx
+// makes them). Paths are
 // matched without the query string. `Range: bytes=N-`, `bytes=N-M` and `bytes=-N` give 206 with
 // Content-Range; `If-Range` (an ETag, or a date compared as text with Last-Modified) that does
 // not match gives 200 with the whole body; an unsatisfiable range gives 416 with

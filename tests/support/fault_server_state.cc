@@ -5,6 +5,7 @@
 #include <ctime>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -28,6 +29,28 @@ namespace fs = std::filesystem;
 
 std::string PathOf(std::string_view target) {
   return std::string(target.substr(0, target.find('?')));
+}
+
+// %XX escapes decoded, as nginx does before mapping a URI to a file; nullopt for a bad escape or
+// an encoded NUL or slash.
+std::optional<std::string> PercentDecoded(std::string_view path) {
+  std::string out;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] != '%') {
+      out.push_back(path[i]);
+      continue;
+    }
+    unsigned value = 0;
+    if (i + 2 >= path.size() ||
+        std::from_chars(path.data() + i + 1, path.data() + i + 3, value, 16).ptr !=
+            path.data() + i + 3 ||
+        value == 0 || value == '/') {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<char>(value));
+    i += 2;
+  }
+  return out;
 }
 
 std::string FindHeader(const FaultHeaders& headers, std::string_view name) {
@@ -246,10 +269,12 @@ std::optional<Resource> ServerState::FindResource(const std::string& path) const
   if (auto it = resources_.find(path); it != resources_.end()) {
     return it->second;
   }
-  if (options_.root.empty() || path.find("..") != std::string::npos || !path.starts_with('/')) {
+  const std::optional<std::string> decoded = PercentDecoded(path);
+  if (options_.root.empty() || !decoded || decoded->find("..") != std::string::npos ||
+      !decoded->starts_with('/')) {
     return std::nullopt;
   }
-  fs::path file = options_.root / path.substr(1);
+  fs::path file = options_.root / decoded->substr(1);
   struct stat info {};
   if (::stat(file.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
     return std::nullopt;
