@@ -403,6 +403,14 @@ net::Task<Result<DownloadedFile>> Downloader::Download(DownloadJob job) {
     Error error = std::move(*outcome.error);
     error.transient = true;
     ++transient_failures;
+    if (outcome.retry_after) {
+      // The server asked every client to wait: hold back this run's other requests to it too.
+      const auto until = std::chrono::steady_clock::now() +
+                         std::min<std::chrono::seconds>(*outcome.retry_after,
+                                                        options_.max_retry_after);
+      auto& paused = paused_until_[j.url.origin()];
+      paused = std::max(paused, until);
+    }
     if (transient_failures >= options_.attempts) {
       error.detail += fmt::format(" (after {} attempts)", transient_failures);
       co_return tl::make_unexpected(std::move(error));
@@ -521,6 +529,20 @@ net::Task<Downloader::Outcome> Downloader::Attempt(Transfer& transfer) {
     // Complete on disk (a run killed before publishing): verify and publish, no request.
     transfer.resumed_bytes = transfer.bytes;
     co_return co_await Finish(transfer);
+  }
+  if (auto paused = paused_until_.find(job.url.origin()); paused != paused_until_.end()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (paused->second > now) {
+      co_await net::SleepFor(paused->second - now);
+      auto state = co_await asio::this_coro::cancellation_state;
+      if (state.cancelled() != asio::cancellation_type::none) {
+        co_return failed(Outcome::Kind::kCancelled,
+                         FromNet(net::Error{asio::error::operation_aborted,
+                                            "GET " + job.url.str() + ": waiting for Retry-After"}));
+      }
+    } else {
+      paused_until_.erase(paused);
+    }
   }
   std::optional<FileRange> range;
   if (transfer.bytes > 0) {

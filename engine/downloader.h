@@ -25,7 +25,10 @@
 // or refused, GOAWAY before processing, a body that broke off after a 200 or 206 head for any
 // transport reason, HTTP 408, 429, 500, 502, 503, 504) are retried up to
 // `attempts` times per file, after a wait drawn with full jitter from an exponential backoff, or
-// the Retry-After of a 429 or 503; each retry takes one from the run's retry budget. Permanent
+// the Retry-After of a 429 or 503; each retry takes one from the run's retry budget. A Retry-After
+// also pauses every later request of this Downloader to that origin until it has passed (capped
+// at `max_retry_after`), so the other files of the run do not hammer a server that asked for a
+// pause. Permanent
 // failures (404, 410 and other statuses, a size that contradicts the page) are not retried. A hash
 // mismatch discards the partial and retries from zero once; a second one fails the file. A
 // cancelled download is never retried. Every failure is returned; the caller defers the project.
@@ -36,6 +39,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -132,6 +136,8 @@ class Downloader {
   net::RetryBudget budget_;
   DownloaderStats stats_;
   std::set<std::string> active_;  // keys of the resumable partials open now
+  // Origins that asked for a pause (Retry-After), and until when.
+  std::map<std::string, std::chrono::steady_clock::time_point> paused_until_;
 };
 
 }  // namespace cistern::engine

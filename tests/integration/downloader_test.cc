@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -274,6 +275,27 @@ TEST_P(DownloaderTest, RetryAfterIsWaitedOutNotHammered) {
   EXPECT_EQ(records[1].range, "");
 }
 
+TEST_P(DownloaderTest, RetryAfterPausesTheRunsOtherRequestsToThatOrigin) {
+  // The first file gives up at once (one attempt), but the server's pause still holds for the
+  // next file of the run.
+  options_.attempts = 1;
+  server_->SetResource("/other", Resource{.body = "other bytes"});
+  server_->AddFault(std::string(kPath),
+                    Fault{.request = 1, .status = 429, .headers = {{"retry-after", "2"}}});
+  auto downloader = NewRun();
+  ASSERT_FALSE(Run(*downloader, Job()).has_value());
+  DownloadJob other{"other", "other", *net::Url::Parse(server_->url("/other")),
+                    *store::RelativePath::Parse("packages/other"), std::nullopt, std::nullopt,
+                    std::nullopt};
+  auto file = Run(*downloader, std::move(other));
+  ASSERT_TRUE(file.has_value()) << file.error().Message();
+  const auto first = Records();
+  const auto second = server_->RequestsFor("/other");
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_GE(second[0].time - first[0].time, std::chrono::milliseconds(1900));
+}
+
 TEST_P(DownloaderTest, ARetryAfterBeyondTheCapFailsAtOnce) {
   options_.max_retry_after = std::chrono::seconds(60);
   server_->AddFault(std::string(kPath),
@@ -373,6 +395,73 @@ TEST_P(DownloaderTest, SmallFilesUseATemporaryAndRestartFromZero) {
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[1].range, "");
   EXPECT_TRUE(Incoming().empty());
+}
+
+TEST_P(DownloaderTest, AStreamResetMidBodyResumes) {
+  // HTTP/2: RST_STREAM ends only this stream; HTTP/1.1: the connection is reset instead.
+  server_->AddFault(std::string(kPath), Fault{.request = 1, .rst_stream_after_bytes = kSize / 2});
+  auto downloader = NewRun();
+  auto file = Run(*downloader, Job());
+  ASSERT_TRUE(file.has_value()) << file.error().Message();
+  EXPECT_TRUE(Published() == body_);
+  const auto records = Records();
+  ASSERT_EQ(records.size(), 2u);
+  const auto start = RangeStart(records[1].range);
+  ASSERT_TRUE(start.has_value()) << records[1].range;
+  EXPECT_GT(*start, 0u);
+  EXPECT_EQ(records[1].body_bytes_sent, kSize - *start);
+}
+
+TEST_P(DownloaderTest, ACancelledDownloadIsNotRetriedAndKeepsItsPartialForTheNextRun) {
+  server_->AddFault(std::string(kPath), Fault{.request = 1, .stall_after_bytes = kSize / 2});
+  auto downloader = NewRun();
+  std::optional<Result<DownloadedFile>> result;
+  asio::cancellation_signal cancel;
+  io_.restart();
+  net::Spawn(io_.get_executor(), downloader->Download(Job()), cancel.slot(),
+             [&](std::exception_ptr, Result<DownloadedFile> r) {
+               result.emplace(std::move(r));
+               io_.stop();
+             });
+  // Cancel once the server stalls (it has sent half the body).
+  asio::steady_timer poll(io_);
+  std::function<void()> wait_for_stall = [&] {
+    poll.expires_after(std::chrono::milliseconds(20));
+    poll.async_wait([&](std::error_code ec) {
+      if (ec) {
+        return;
+      }
+      const auto records = Records();
+      if (!records.empty() && records[0].body_bytes_sent >= kSize / 2) {
+        // Give the client a moment to take what was sent, then cancel.
+        poll.expires_after(std::chrono::milliseconds(200));
+        poll.async_wait([&](std::error_code) { cancel.emit(asio::cancellation_type::terminal); });
+        return;
+      }
+      wait_for_stall();
+    });
+  };
+  wait_for_stall();
+  io_.run_for(std::chrono::seconds(30));
+  ASSERT_TRUE(result.has_value());
+  ASSERT_FALSE(result->has_value());
+  EXPECT_EQ(result->error().code, asio::error::operation_aborted) << result->error().Message();
+  EXPECT_EQ(downloader->stats().retries, 0u);
+  EXPECT_EQ(Records().size(), 1u);
+  EXPECT_FALSE(IsPublished());
+  ASSERT_EQ(Incoming().size(), 2u);  // the resumable partial and its record
+  const uint64_t on_disk =
+      fs::file_size(temp_.path() / "mirror" / "incoming" / Incoming()[0]);
+  EXPECT_GT(on_disk, 0u);
+
+  server_->ClearFaults();
+  auto next_run = NewRun();
+  auto file = Run(*next_run, Job());
+  ASSERT_TRUE(file.has_value()) << file.error().Message();
+  EXPECT_TRUE(Published() == body_);
+  const auto records = Records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].range, "bytes=" + std::to_string(on_disk) + "-");
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, DownloaderTest,
