@@ -9,6 +9,7 @@
 
 #include "net/dialer.h"
 #include "net/pool.h"
+#include "net/rate_limiter.h"
 #include "net/tls.h"
 
 namespace cistern::net {
@@ -62,7 +63,10 @@ std::shared_ptr<spdlog::logger> NetLogger() {
 }  // namespace
 
 struct Client::Impl {
-  static PoolOptions MakePoolOptions(const ClientOptions& options) {
+  static std::unique_ptr<RateLimiter> MakeRateLimiter(const ClientOptions& options) {
+    return options.max_rate == 0 ? nullptr : std::make_unique<RateLimiter>(options.max_rate);
+  }
+  static PoolOptions MakePoolOptions(const ClientOptions& options, RateLimiter* rate_limiter) {
     PoolOptions pool_options;
     pool_options.max_connections_per_origin = options.max_connections_per_origin;
     pool_options.idle_timeout = options.idle_timeout;
@@ -71,17 +75,28 @@ struct Client::Impl {
     pool_options.max_streams_per_connection = options.max_streams_per_connection;
     pool_options.h2.stream_window = options.http2_stream_window;
     pool_options.h2.connection_window = options.http2_connection_window;
+    pool_options.rate_limiter = rate_limiter;
     return pool_options;
   }
 
-  Impl(Executor ex, ClientOptions opts, std::unique_ptr<TlsContext> tls_context)
+  static std::unique_ptr<Dialer> MakeDialer(TlsContext& tls, const ClientOptions& options,
+                                            ProxyRules rules) {
+    DirectDialerOptions dial_options{.resolve_timeout = options.connect_timeout,
+                                     .connect_timeout = options.connect_timeout,
+                                     .tls_handshake_timeout = options.tls_handshake_timeout};
+    if (rules.empty()) {
+      return std::make_unique<DirectDialer>(tls, dial_options);
+    }
+    return std::make_unique<ProxyDialer>(tls, dial_options, std::move(rules), options.user_agent);
+  }
+
+  Impl(Executor ex, ClientOptions opts, std::unique_ptr<TlsContext> tls_context, ProxyRules rules)
       : executor(ex),
         options(std::move(opts)),
         tls(std::move(tls_context)),
-        dialer(*tls, DirectDialerOptions{.resolve_timeout = options.connect_timeout,
-                                         .connect_timeout = options.connect_timeout,
-                                         .tls_handshake_timeout = options.tls_handshake_timeout}),
-        pool(ex, dialer, MakePoolOptions(options)),
+        dialer(MakeDialer(*tls, options, std::move(rules))),
+        rate_limiter(MakeRateLimiter(options)),
+        pool(ex, *dialer, MakePoolOptions(options, rate_limiter.get())),
         logger(NetLogger()) {}
 
   Task<Result<ResponseHead>> FollowRedirects(Request request, BodySink& sink);
@@ -90,7 +105,8 @@ struct Client::Impl {
   Executor executor;
   ClientOptions options;
   std::unique_ptr<TlsContext> tls;
-  DirectDialer dialer;
+  std::unique_ptr<Dialer> dialer;
+  std::unique_ptr<RateLimiter> rate_limiter;  // null when options.max_rate is 0
   Pool pool;
   std::shared_ptr<spdlog::logger> logger;
   uint64_t requests = 0;
@@ -101,7 +117,12 @@ Result<std::unique_ptr<Client>> Client::Create(Executor executor, ClientOptions 
   if (!tls) {
     return tl::unexpected(tls.error());
   }
-  auto impl = std::make_unique<Impl>(executor, std::move(options), std::move(*tls));
+  auto rules = ProxyRules::Create(options.proxy);
+  if (!rules) {
+    return tl::unexpected(rules.error());
+  }
+  auto impl =
+      std::make_unique<Impl>(executor, std::move(options), std::move(*tls), std::move(*rules));
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 

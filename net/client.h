@@ -1,7 +1,8 @@
 // Client: fetches HTTP(S) resources for the rest of cistern. Fetch() picks a pooled connection,
 // follows redirects, retries a stale keep-alive connection or a refused HTTP/2 stream once, and
 // streams the body into a BodySink. HTTPS speaks HTTP/2 when the server selects it in ALPN (many
-// requests share one connection) and HTTP/1.1 otherwise; plain http:// is HTTP/1.1.
+// requests share one connection) and HTTP/1.1 otherwise; plain http:// is HTTP/1.1. An HTTP
+// proxy, when configured, carries connections in CONNECT tunnels (net/proxy.h).
 //
 // Executor: every method is called on the executor given to Create() (one network thread);
 // connections and timers live there. Thread safety: none beyond that.
@@ -18,6 +19,7 @@
 #include "net/body_sink.h"
 #include "net/error.h"
 #include "net/http_message.h"
+#include "net/proxy.h"
 
 namespace cistern::net {
 
@@ -64,17 +66,31 @@ struct ClientOptions {
   // large download too: raise it for slow links and big files.
   std::chrono::milliseconds request_timeout{600'000};
 
+  // HTTP proxies and the hosts that bypass them (net/proxy.h). Default: none, every
+  // connection is direct. The client never reads the environment itself; pass
+  // ProxyOptionsFromEnvironment(std::getenv) to follow https_proxy, http_proxy and no_proxy.
+  ProxyOptions proxy;
+
   // Redirects followed per Fetch before Errc::kTooManyRedirects. Default 5; 0 refuses redirects.
   int max_redirects = 5;
 
   // Bytes read from a socket at a time, per connection. Default 64 KiB. Larger means fewer
   // reads for big files and more memory per connection.
   size_t read_buffer_size = 64 * 1024;
+
+  // Bandwidth cap: bytes per second read from sockets, over all of this client's connections
+  // (HTTP/1.1 and HTTP/2, every origin) together. Default 0: unlimited. One token bucket
+  // (net/rate_limiter.h) with a burst of max(max_rate / 10, 64 KiB); a connection whose read
+  // finds it empty waits on a timer, and TCP flow control then slows the server. What is
+  // counted is what Stats::bytes_received counts (after TLS, before inflating). Time spent
+  // waiting for the cap does not count as idle.
+  uint64_t max_rate = 0;
 };
 
 class Client {
  public:
-  // Errors: Errc::kTlsConfig if a CA file can't be loaded (the detail names the file).
+  // Errors: Errc::kTlsConfig if a CA file can't be loaded (the detail names the file);
+  // kInvalidUrl or kUnsupportedScheme for a proxy URL that cannot be used.
   [[nodiscard]] static Result<std::unique_ptr<Client>> Create(Executor executor,
                                                               ClientOptions options);
 
@@ -94,8 +110,9 @@ class Client {
   // the server did not process (REFUSED_STREAM, or above a GOAWAY's last-stream-id), on a
   // connection that still takes streams, or a new one.
   // Errors: Errc::kTimeout, kProtocol, kConnectionClosed, kStreamReset, kRefusedStream,
-  // kTooManyRedirects, kInvalidUrl, kUnsupportedScheme, kResolve, kConnect, kDecompress; "x509"
-  // and "openssl" TLS errors; the sink's errors; system codes. The detail starts with the method
+  // kTooManyRedirects, kInvalidUrl, kUnsupportedScheme, kResolve, kConnect, kDecompress,
+  // kProxyRefused, kProxyAuthRequired; "x509" and "openssl" TLS errors; the sink's errors;
+  // system codes. The detail starts with the method
   // and URL. After an error the sink may hold part of a body.
   // Cancellation: terminal; an HTTP/1.1 connection is closed, an HTTP/2 stream is reset (the
   // connection's other requests go on), and operation_aborted is returned, never retried.

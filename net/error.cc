@@ -46,6 +46,10 @@ class NetCategoryImpl final : public std::error_category {
         return "HTTP/2 stream reset by the peer";
       case Errc::kRefusedStream:
         return "HTTP/2 stream refused by the peer before processing";
+      case Errc::kProxyRefused:
+        return "the proxy refused the tunnel";
+      case Errc::kProxyAuthRequired:
+        return "the proxy requires authentication";
     }
     return "unknown cistern.net error " + std::to_string(value);
   }

@@ -31,6 +31,9 @@ enum class Errc {
   kStreamReset,        // HTTP/2: the peer reset the stream (RST_STREAM) before it was complete
   kRefusedStream,      // HTTP/2: the peer did not process the stream (REFUSED_STREAM, or a GOAWAY
                        // whose last-stream-id is below it); safe to retry on another connection
+  kProxyRefused,       // the HTTP proxy answered CONNECT with a 4xx other than 407 (or 1xx, 3xx)
+  kProxyAuthRequired,  // the HTTP proxy answered CONNECT with 407 (or 401): credentials missing
+                       // or wrong
 };
 
 const std::error_category& NetCategory() noexcept;
@@ -67,7 +70,8 @@ using Result = tl::expected<T, Error>;
 // True for failures worth retrying later: connection resets and refusals, EOF before the response
 // was complete, timeouts, resolver failures, HTTP/2 streams reset by the peer (kStreamReset) or
 // refused before processing (kRefusedStream). False for TLS verification and configuration
-// failures, protocol violations, redirects, invalid URLs, sink refusals and cancellation.
+// failures, protocol violations, redirects, invalid URLs, sink refusals, a proxy's refusal
+// (kProxyRefused, kProxyAuthRequired) and cancellation.
 bool IsTransient(const Error& error);
 
 // True when the operation was cancelled (operation_aborted). A cancelled operation is never

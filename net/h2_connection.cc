@@ -50,6 +50,7 @@ H2Connection::H2Connection(Executor executor, Stream stream, TransportStats& sta
       read_buffer_(options.read_buffer_size),
       writer_wake_(executor, asio::steady_timer::time_point::max()),
       watchdog_(executor),
+      throttle_(executor),
       last_read_(std::chrono::steady_clock::now()) {
   options_.max_streams = std::max<size_t>(options_.max_streams, 1);
 }
@@ -70,10 +71,35 @@ Task<void> H2Connection::Run() {
 }
 
 Task<void> H2Connection::ReadLoop() {
+  RateLimiter* rate_limiter = options_.rate_limiter;
   while (!closed_) {
+    // The limiter belongs to the client, which may be gone once the connection is closed:
+    // closed_ is checked after every wait, before the limiter is asked again.
+    bool waited = false;
+    while (rate_limiter != nullptr) {
+      auto delay = rate_limiter->Delay();
+      if (delay == std::chrono::steady_clock::duration::zero()) {
+        break;
+      }
+      throttled_ = true;
+      throttle_.expires_after(delay);
+      // Cancelled only by FailConnection(), which the check below sees.
+      std::ignore = co_await throttle_.async_wait(use_task);
+      throttled_ = false;
+      waited = true;
+      if (closed_) {
+        co_return;
+      }
+    }
+    if (waited) {
+      last_read_ = std::chrono::steady_clock::now();  // the peer's silence counts from here
+    }
     IoResult read = co_await stream_.ReadSome(read_buffer_);
     if (closed_) {
       co_return;  // Close() or a failure elsewhere; the pool may already be gone
+    }
+    if (rate_limiter != nullptr && !read.ec) {
+      rate_limiter->Consumed(read.bytes);
     }
     if (read.ec == asio::error::eof) {
       FailConnection(Error{make_error_code(Errc::kConnectionClosed),
@@ -135,8 +161,9 @@ Task<void> H2Connection::Watchdog() {
     if (now < last_read_ + options_.idle_timeout) {
       continue;  // bytes arrived meanwhile
     }
-    if (waiting_ == 0) {
-      // Nobody waits for the peer (idle, or every stream waits for its sink): silence is fine.
+    if (waiting_ == 0 || throttled_) {
+      // Nobody waits for the peer (idle, every stream waits for its sink, or the reader waits
+      // for the rate limiter): silence is fine.
       last_read_ = now;
       continue;
     }
@@ -240,6 +267,7 @@ void H2Connection::FailConnection(Error error) {
   stream_.Close();
   writer_wake_.cancel();
   watchdog_.cancel();
+  throttle_.cancel();
   CapacityChanged();
 }
 

@@ -25,6 +25,7 @@
 #include "net/h2_codec.h"
 #include "net/http1_connection.h"
 #include "net/http_message.h"
+#include "net/rate_limiter.h"
 #include "net/stream.h"
 
 namespace cistern::net {
@@ -36,6 +37,10 @@ struct H2ConnectionOptions {
   // the connection fails with Errc::kTimeout when the PING is not answered. Default 30 s.
   std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(30);
   size_t read_buffer_size = 64 * 1024;  // bytes read from the socket at a time
+  // Asked before every socket read when not null; while the reader waits for it, the peer's
+  // silence is not held against it. Lifetime: must stay alive until the connection is closed
+  // (Close() or a failure); it is not touched after that.
+  RateLimiter* rate_limiter = nullptr;
 };
 
 class H2Connection {
@@ -112,9 +117,11 @@ class H2Connection {
   std::vector<uint8_t> read_buffer_;
   asio::steady_timer writer_wake_;  // cancelled when the codec has output
   asio::steady_timer watchdog_;
+  asio::steady_timer throttle_;  // the reader's wait for the rate limiter; cancelled on close
   std::chrono::steady_clock::time_point last_read_;
   size_t waiting_ = 0;  // RoundTrips waiting for the peer (not for their sink)
   bool ping_outstanding_ = false;
+  bool throttled_ = false;  // the reader waits for the rate limiter, not for the peer
   bool goaway_ = false;
   bool closed_ = false;
   std::optional<Error> close_error_;

@@ -8,9 +8,11 @@
 namespace cistern::net {
 
 Http1Connection::Http1Connection(Stream stream, TransportStats& stats, size_t read_buffer_size,
-                                 std::chrono::steady_clock::duration idle_timeout)
+                                 std::chrono::steady_clock::duration idle_timeout,
+                                 RateLimiter* rate_limiter)
     : stream_(std::move(stream)),
       stats_(stats),
+      rate_limiter_(rate_limiter),
       idle_timeout_(idle_timeout),
       read_buffer_(read_buffer_size) {}
 
@@ -43,9 +45,24 @@ Task<Result<ResponseHead>> Http1Connection::Exchange(const Request& request,
   }
   std::optional<ResponseHead> head;
   internal::BodyDecoder decoder;
+  std::optional<asio::steady_timer> throttle;
   for (;;) {
+    if (rate_limiter_ != nullptr) {
+      // Waiting for our own rate limit is not a stalled peer.
+      idle.Suspend();
+      if (!throttle) {
+        throttle.emplace(co_await asio::this_coro::executor);
+      }
+      std::error_code waited = co_await rate_limiter_->WaitToRead(*throttle);
+      if (waited) {
+        co_return Fail(waited, "wait for the rate limit");
+      }
+    }
     idle.Touch();
     IoResult read = co_await stream_.ReadSome(read_buffer_);
+    if (rate_limiter_ != nullptr && !read.ec) {
+      rate_limiter_->Consumed(read.bytes);
+    }
     bool stray_bytes = false;
     bool at_eof = false;
     if (read.ec == asio::error::eof) {

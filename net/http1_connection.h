@@ -16,6 +16,7 @@
 #include "net/error.h"
 #include "net/http1_codec.h"
 #include "net/http_message.h"
+#include "net/rate_limiter.h"
 #include "net/stream.h"
 
 namespace cistern::net {
@@ -28,9 +29,12 @@ struct TransportStats {
 
 class Http1Connection {
  public:
-  // Lifetime: `stats` must outlive the connection.
+  // `rate_limiter`, when not null, is asked before every socket read (time spent waiting for it
+  // does not count as idle).
+  // Lifetime: `stats` and `rate_limiter` must outlive the connection.
   Http1Connection(Stream stream, TransportStats& stats, size_t read_buffer_size,
-                  std::chrono::steady_clock::duration idle_timeout);
+                  std::chrono::steady_clock::duration idle_timeout,
+                  RateLimiter* rate_limiter = nullptr);
   Http1Connection(const Http1Connection&) = delete;
   Http1Connection& operator=(const Http1Connection&) = delete;
 
@@ -61,6 +65,7 @@ class Http1Connection {
 
   Stream stream_;
   TransportStats& stats_;
+  RateLimiter* rate_limiter_;  // null: unlimited
   std::chrono::steady_clock::duration idle_timeout_;
   Http1Codec codec_;
   std::vector<uint8_t> read_buffer_;

@@ -162,8 +162,9 @@ Task<Result<Pool::Lease>> Pool::Dial(std::string key, Url origin_url) {
   origin.protocol_known = true;
   origin.is_h2 = options_.http2 && stream->alpn_protocol() == "h2";
   if (!origin.is_h2) {
-    auto connection = std::make_unique<Http1Connection>(
-        std::move(*stream), stats_, options_.read_buffer_size, options_.idle_timeout);
+    auto connection =
+        std::make_unique<Http1Connection>(std::move(*stream), stats_, options_.read_buffer_size,
+                                          options_.idle_timeout, options_.rate_limiter);
     Dispatch(key);  // waiters held back while the protocol was unknown may dial now
     co_return Lease(this, std::move(key), std::move(connection), false);
   }
@@ -172,6 +173,7 @@ Task<Result<Pool::Lease>> Pool::Dial(std::string key, Url origin_url) {
   h2_options.max_streams = options_.max_streams_per_connection;
   h2_options.idle_timeout = options_.idle_timeout;
   h2_options.read_buffer_size = options_.read_buffer_size;
+  h2_options.rate_limiter = options_.rate_limiter;
   auto connection =
       std::make_shared<H2Connection>(executor_, std::move(*stream), stats_, h2_options);
   std::weak_ptr<Pool*> alive = alive_;

@@ -30,6 +30,7 @@
 #include "net/h2_codec.h"
 #include "net/h2_connection.h"
 #include "net/http1_connection.h"
+#include "net/rate_limiter.h"
 #include "net/url.h"
 
 namespace cistern::net {
@@ -42,6 +43,8 @@ struct PoolOptions {
   bool http2 = true;
   size_t max_streams_per_connection = 100;  // concurrent requests per HTTP/2 connection; >= 1
   H2CodecOptions h2;                        // HTTP/2 windows and head limit
+  // Shared by every connection's socket reads when not null. Lifetime: outlives the pool.
+  RateLimiter* rate_limiter = nullptr;
 };
 
 class Pool {

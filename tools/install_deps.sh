@@ -10,8 +10,9 @@ packages=(
   libasio-dev libssl-dev librocksdb-dev libsimdjson-dev libspdlog-dev libcli11-dev
   libexpected-dev libtomlplusplus-dev libnghttp2-dev libxxhash-dev zlib1g-dev node-llhttp
   libgtest-dev libgmock-dev libbenchmark-dev libb2-dev
-  # test upstream, end-to-end and benchmarks: real nginx, TLS tooling, h2load, curl, pip
-  nginx-light openssl nghttp2-client curl python3
+  # test upstream, end-to-end and benchmarks: real nginx, TLS tooling, h2load, curl, pip;
+  # tinyproxy for the proxy tests (they skip without it)
+  nginx-light openssl nghttp2-client curl python3 tinyproxy
 )
 
 missing=()

@@ -15,6 +15,7 @@
 #include <simdjson.h>
 
 #include "net/client.h"
+#include "net/rate_limiter.h"
 #include "tests/net/test_util.h"
 #include "tests/support/nginx_upstream.h"
 
@@ -365,6 +366,70 @@ TEST_F(ClientNginxTest, PlainHttpWorks) {
   auto not_found = Fetch(Get(upstream_->http_url() + "/packages/zz/nope.bin"), missing);
   ASSERT_TRUE(not_found.has_value()) << not_found.error().message();
   EXPECT_EQ(not_found->status, 404);
+}
+
+// Seconds the fetches of `bytes` at `rate` must take at least: everything beyond the bucket's
+// burst and one read buffer per connection arrives at the rate.
+double MinSeconds(uint64_t bytes, uint64_t rate, size_t connections) {
+  uint64_t head_start = RateLimiter::DefaultBurst(rate) + connections * 64 * 1024;
+  return static_cast<double>(bytes - head_start) / static_cast<double>(rate);
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+TEST_F(ClientNginxTest, MaxRateCapsAnHttp2Download) {
+  constexpr uint64_t kRate = 6 << 20;
+  ClientOptions options = TrustingOptions();
+  options.max_rate = kRate;
+  MakeClient(options);
+  StringSink sink(64 << 20);
+  auto start = std::chrono::steady_clock::now();
+  auto head = Fetch(Get(upstream_->https_url() + "/packages/zz/big.bin"), sink);
+  double seconds = SecondsSince(start);
+  ASSERT_TRUE(head.has_value()) << head.error().message();
+  EXPECT_EQ(head->protocol, "h2");
+  EXPECT_TRUE(sink.body() == *big_file_);
+  EXPECT_GE(seconds, MinSeconds(kBigFileSize, kRate, 1));  // about 0.89 s
+  EXPECT_LT(seconds, 20.0);
+}
+
+TEST_F(ClientNginxTest, MaxRateCapsAnHttp11Download) {
+  constexpr uint64_t kRate = 6 << 20;
+  ClientOptions options;
+  options.max_rate = kRate;
+  MakeClient(options);
+  StringSink sink(64 << 20);
+  auto start = std::chrono::steady_clock::now();
+  auto head = Fetch(Get(upstream_->http_url() + "/packages/zz/big.bin"), sink);
+  double seconds = SecondsSince(start);
+  ASSERT_TRUE(head.has_value()) << head.error().message();
+  EXPECT_EQ(head->protocol, "http/1.1");
+  EXPECT_TRUE(sink.body() == *big_file_);
+  EXPECT_GE(seconds, MinSeconds(kBigFileSize, kRate, 1));
+  EXPECT_LT(seconds, 20.0);
+}
+
+TEST_F(ClientNginxTest, MaxRateIsSharedByAllConnectionsOfTheClient) {
+  constexpr uint64_t kRate = 12 << 20;
+  ClientOptions options = TrustingOptions();
+  options.http2 = false;  // one connection per parallel fetch
+  options.max_rate = kRate;
+  MakeClient(options);
+  std::vector<ParallelFetch> fetches(2);
+  auto start = std::chrono::steady_clock::now();
+  auto done = testing::RunOn(
+      io_, FetchAll(client_.get(), upstream_->https_url() + "/packages/zz/big.bin", &fetches));
+  double seconds = SecondsSince(start);
+  ASSERT_TRUE(done.has_value());
+  for (const ParallelFetch& fetch : fetches) {
+    ASSERT_TRUE(fetch.head.has_value()) << fetch.head.error().message();
+    EXPECT_TRUE(fetch.sink.body() == *big_file_);
+  }
+  EXPECT_EQ(client_->stats().connections_opened, 2u);
+  EXPECT_GE(seconds, MinSeconds(2 * kBigFileSize, kRate, 2));  // about 0.88 s
+  EXPECT_LT(seconds, 20.0);
 }
 
 }  // namespace

@@ -99,6 +99,9 @@ TEST(ConfigFileTest, SampleLoadsWithTheRealLoaderAndEqualsTheDefaults) {
   EXPECT_EQ(sample.idle_timeout_ms, defaults.idle_timeout_ms);
   EXPECT_EQ(sample.request_timeout_ms, defaults.request_timeout_ms);
   EXPECT_EQ(sample.user_agent, defaults.user_agent);
+  EXPECT_EQ(sample.proxy, defaults.proxy);
+  EXPECT_EQ(sample.no_proxy, defaults.no_proxy);
+  EXPECT_EQ(sample.max_rate, defaults.max_rate);
   EXPECT_EQ(sample.log_format, defaults.log_format);
   EXPECT_EQ(sample.log_level, defaults.log_level);
 }
@@ -245,6 +248,36 @@ TEST(ConfigFileTest, UnknownLogFormatIsAnErrorNamingTheChoices) {
 TEST(ConfigFileTest, UnknownLogLevelIsAnErrorNamingTheChoices) {
   EXPECT_EQ(ParseError("[log]\nlevel = \"loud\"\n"),
             "test.toml:2:9: log.level = \"loud\" must be one of error, warn, info, debug, trace");
+}
+
+TEST(ConfigFileTest, ProxySettingsAndMaxRateAreRead) {
+  ConfigResult result = ParseConfig(
+      "[network]\nproxy = \"http://user:pw@proxy.example:3128\"\n"
+      "no_proxy = [\"localhost\", \".internal\"]\nmax_rate = 10_485_760\n",
+      "set.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  EXPECT_EQ(result.config->proxy, "http://user:pw@proxy.example:3128");
+  EXPECT_EQ(result.config->no_proxy, (std::vector<std::string>{"localhost", ".internal"}));
+  EXPECT_EQ(result.config->max_rate, 10'485'760);
+  for (const char* text : {"[network]\nproxy = \"none\"\n", "[network]\nproxy = \"\"\n",
+                           "[network]\nproxy = \"10.0.0.1:8080\"\n"}) {
+    EXPECT_TRUE(ParseConfig(text, "test.toml").config.has_value()) << text;
+  }
+}
+
+TEST(ConfigFileTest, AnUnusableProxyUrlIsAnErrorThatHidesThePassword) {
+  const std::string error =
+      ParseError("[network]\nproxy = \"https://user:s3cret@proxy.example:3128\"\n");
+  EXPECT_THAT(error, AllOf(StartsWith("test.toml:2:9: network.proxy: proxy https://***@"),
+                           HasSubstr("only http:// proxies are supported")));
+  EXPECT_THAT(error, ::testing::Not(HasSubstr("s3cret")));
+  EXPECT_THAT(ParseError("[network]\nproxy = \"http://proxy.example:99999\"\n"),
+              HasSubstr("invalid port"));
+}
+
+TEST(ConfigFileTest, NegativeMaxRateIsOutOfRange) {
+  EXPECT_EQ(ParseError("[network]\nmax_rate = -1\n"),
+            "test.toml:2:12: network.max_rate = -1 is out of range (0-1000000000000)");
 }
 
 TEST(ConfigFileTest, MalformedTomlIsAnErrorWithLineAndColumn) {

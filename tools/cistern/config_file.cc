@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "net/proxy.h"
+
 namespace cistern::cli {
 namespace {
 
@@ -108,6 +110,18 @@ const std::vector<KeyDef>& KeyDefs() {
       {{"network.user_agent", "string", "\"\"",
         "User-Agent sent upstream; empty means \"cistern/<version>\"."},
        &Config::user_agent},
+      {{"network.proxy", "string", "\"\"",
+        "HTTP proxy for every upstream connection (CONNECT tunnels): \"http://[user:password@]"
+        "host:port\"; \"\" follows https_proxy/http_proxy; \"none\" never uses one."},
+       &Config::proxy},
+      {{"network.no_proxy", "string array", "[]",
+        "Hosts reached without the proxy (names with their subdomains, addresses, blocks, "
+        "\"*\", \":port\"); [] follows no_proxy/NO_PROXY."},
+       &Config::no_proxy},
+      {{"network.max_rate", "integer", "0",
+        "Bandwidth cap in bytes per second over all connections; 0 is unlimited "
+        "(0-1000000000000)."},
+       std::pair{&Config::max_rate, IntRange{0, 1'000'000'000'000}}},
       {{"log.format", "string", "\"text\"", "Log line format: text or json."}, &Config::log_format},
       {{"log.level", "string", "\"info\"", "error, warn, info, debug or trace."},
        &Config::log_level},
@@ -165,6 +179,13 @@ std::string Apply(const toml::node& node, const Target& target, Config& config,
 std::string CheckValue(std::string_view name, const Config& config) {
   if (name == "log.format" && config.log_format != "text" && config.log_format != "json") {
     return fmt::format("log.format = \"{}\" must be \"text\" or \"json\"", config.log_format);
+  }
+  if (name == "network.proxy" && !config.proxy.empty() && config.proxy != "none") {
+    auto proxy = net::ProxyEndpoint::Parse(config.proxy);
+    if (!proxy) {
+      // The message never shows the password.
+      return fmt::format("network.proxy: {}", proxy.error().message());
+    }
   }
   if (name == "log.level") {
     static constexpr std::string_view kLevels[] = {"error", "warn", "info", "debug", "trace"};

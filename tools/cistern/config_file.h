@@ -45,6 +45,9 @@ struct Config {
   int64_t idle_timeout_ms = 30'000;
   int64_t request_timeout_ms = 600'000;
   std::string user_agent;                 // empty: "cistern/<version>"
+  std::string proxy;                      // "": the environment; "none": never; else a URL
+  std::vector<std::string> no_proxy;      // hosts reached directly; empty: NO_PROXY
+  int64_t max_rate = 0;                   // bytes/s read over all connections; 0: unlimited
   // [log]
   std::string log_format = "text";        // text | json
   std::string log_level = "info";         // error | warn | info | debug | trace

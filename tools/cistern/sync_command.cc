@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <exception>
 
@@ -106,6 +107,9 @@ engine::SyncOptions MakeOptions(const Config& config, const SyncFlags& flags) {
   options.client.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
   options.client.user_agent =
       config.user_agent.empty() ? std::string("cistern/") + kVersion : config.user_agent;
+  options.client.proxy =
+      ProxyOptionsFor(config, [](const char* name) -> const char* { return std::getenv(name); });
+  options.client.max_rate = static_cast<uint64_t>(config.max_rate);
   return options;
 }
 
@@ -152,6 +156,22 @@ void PrintSummary(const engine::SyncReport& report, bool dry_run) {
 
 }  // namespace
 
+net::ProxyOptions ProxyOptionsFor(const Config& config,
+                                  const std::function<const char*(const char*)>& getenv) {
+  if (config.proxy == "none") {
+    return {};
+  }
+  net::ProxyOptions proxy = net::ProxyOptionsFromEnvironment(getenv);
+  if (!config.proxy.empty()) {
+    proxy.https_proxy = config.proxy;
+    proxy.http_proxy = config.proxy;
+  }
+  if (!config.no_proxy.empty()) {
+    proxy.no_proxy = config.no_proxy;
+  }
+  return proxy;
+}
+
 int RunSyncCommand(const Config& config, const SyncFlags& flags, bool quiet) {
   auto log = spdlog::get("cistern");
   engine::SyncOptions options = MakeOptions(config, flags);
@@ -164,6 +184,16 @@ int RunSyncCommand(const Config& config, const SyncFlags& flags, bool quiet) {
         "upstream {} is plain http://: set [mirror] allow_http = true in cistern.toml to allow it",
         options.upstream);
     return kExitUsage;
+  }
+
+  for (const auto& [scheme, url] : {std::pair{"https", options.client.proxy.https_proxy},
+                                    std::pair{"http", options.client.proxy.http_proxy}}) {
+    if (url.empty()) {
+      continue;
+    }
+    if (auto proxy = net::ProxyEndpoint::Parse(url)) {
+      log->info("{}:// connections go through proxy {}", scheme, proxy->str());
+    }
   }
 
   asio::io_context context(1);
