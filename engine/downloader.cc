@@ -12,6 +12,7 @@
 #include "engine/internal/log.h"
 #include "engine/internal/partial_record.h"
 #include "net/byte_range.h"
+#include "store/crash_point.h"
 
 namespace cistern::engine {
 namespace {
@@ -205,6 +206,9 @@ class Downloader::FileSink final : public net::BodySink {
         local_error_ = flushed.error();
         co_return Abort(flushed.error().detail);
       }
+      // Part of the body is in incoming/ (a temporary, or a resumable partial), the rest still
+      // on the wire.
+      CISTERN_CRASH_POINT("downloader.mid_file");
     }
     co_return net::Result<void>{};
   }

@@ -10,6 +10,7 @@
 #include "engine/pypi/file_location.h"
 #include "engine/render/project_page.h"
 #include "store/bytes.h"
+#include "store/crash_point.h"
 
 namespace cistern::engine {
 namespace {
@@ -285,11 +286,15 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
                     (outcome.metadata_available ? outcome.metadata_size : 0);
   }
   batch.PutProject(record);
+  // Files and pages are published; the database still holds the previous serial.
+  CISTERN_CRASH_POINT("project_sync.before_commit");
   auto committed = co_await OnDisk([this, &batch] { return db_->Write(std::move(batch)); });
   if (!committed) {
     fatal_ = FromStore(committed.error(), name);
     co_return;
   }
+  // Committed; the root index does not list the change yet, removed files are still on disk.
+  CISTERN_CRASH_POINT("project_sync.after_commit");
   root_changes_[name] =
       RootEntry{.name = name, .display_name = candidate.display_name, .serial = committed_serial};
   ++report_.projects_synced;
@@ -359,6 +364,9 @@ net::Task<void> ProjectSync::DeleteProject(const store::ProjectRecord& stored) {
     fatal_ = FromStore(committed.error(), name);
     co_return;
   }
+  // Its records are gone and its paths queued as removals; the root still lists it, its pages
+  // and files are still on disk.
+  CISTERN_CRASH_POINT("project_sync.after_delete_commit");
   root_changes_[name] = std::nullopt;
   ++report_.projects_deleted;
   Log()->info("project deleted project={} files={} reason={}", name, files->size(),

@@ -18,6 +18,7 @@
 #include "engine/render/project_page.h"
 #include "engine/render/root_index.h"
 #include "store/bytes.h"
+#include "store/crash_point.h"
 #include "store/lock_file.h"
 #include "store/metadata_db.h"
 
@@ -507,6 +508,8 @@ store::Result<void> SyncRun::ApplyRemovals() {
     if (auto ok = tree_->Remove(*relative); !ok) {
       return ok;
     }
+    // One path unlinked, the others (and the removals family) not yet cleared.
+    CISTERN_CRASH_POINT("sync_run.after_unlink");
     if (!page) {
       ++report_.files_removed;
     }
@@ -527,6 +530,8 @@ net::Task<Result<void>> SyncRun::FinishRun() {
   if (auto root = co_await WriteRoot(); !root) {
     co_return root;
   }
+  // The root index lists this run's projects; committed removals are still on disk.
+  CISTERN_CRASH_POINT("sync_run.after_root");
   // Only now, with no page or root linking them any more, do removed paths leave the disk.
   if (auto removed = co_await OnDisk([this] { return ApplyRemovals(); }); !removed) {
     co_return tl::make_unexpected(FromStore(removed.error()));
@@ -545,6 +550,8 @@ net::Task<Result<void>> SyncRun::FinishRun() {
       Log()->info("removed resumable partials of files no longer wanted count={}", *swept);
     }
   }
+  // Everything is on disk; the generation and serial are not recorded yet.
+  CISTERN_CRASH_POINT("sync_run.before_run_record");
   auto recorded = co_await OnDisk([this]() -> store::Result<void> {
     store::WriteBatch batch;
     batch.PutMeta(kMetaGeneration, std::to_string(static_cast<uint64_t>(generation_)));

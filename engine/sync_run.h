@@ -115,7 +115,8 @@ struct SyncReport {
 // lost too many projects: nothing was changed), local store errors (disk full, permissions: what
 // was committed stays valid).
 // Cancellation: terminal cancellation abandons the transfers in progress (see SyncControl); what
-// was committed stays valid. A killed run also leaves a consistent tree.
+// was committed stays valid. A killed run also leaves a consistent tree: the named crash points
+// (test builds; store/format.md, "Crash points") and tests/e2e kill the real binary to prove it.
 // Lifetime: `progress` and `control` must outlive the returned task.
 net::Task<Result<SyncReport>> RunSync(SyncOptions options, SyncProgress& progress,
                                       SyncControl* control = nullptr);

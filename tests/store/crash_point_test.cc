@@ -44,8 +44,24 @@ TEST(CrashPointChildTest, DISABLED_PublishesNewBytes) {
   ASSERT_TRUE(IsOk(tree->WriteAtomic(*path, AsBytes("new bytes"))));
 }
 
+// Runs in the re-executed binary only: publishes three files, one after the other.
+TEST(CrashPointChildTest, DISABLED_PublishesThreeFiles) {
+  const char* root = std::getenv(kRootVariable);
+  if (root == nullptr) {
+    GTEST_SKIP() << kRootVariable << " is not set";
+  }
+  auto tree = Tree::Open(root, TreeOptions{});
+  ASSERT_TRUE(IsOk(tree));
+  for (const char* name : {"packages/one.whl", "packages/two.whl", "packages/three.whl"}) {
+    auto path = RelativePath::Parse(name);
+    ASSERT_TRUE(IsOk(path));
+    ASSERT_TRUE(IsOk(tree->WriteAtomic(*path, AsBytes(name))));
+  }
+}
+
 // Re-runs this binary with the child test and `crash_at`; returns the wait status.
-int RunChild(const fs::path& root, const std::string& crash_at) {
+int RunChild(const fs::path& root, const std::string& crash_at,
+             const char* child_test = kChildTest) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view entry(*e);
@@ -56,7 +72,7 @@ int RunChild(const fs::path& root, const std::string& crash_at) {
   env_strings.push_back("CISTERN_CRASH_AT=" + crash_at);
   env_strings.push_back(std::string(kRootVariable) + "=" + root.string());
   std::vector<std::string> arg_strings = {"/proc/self/exe",
-                                          std::string("--gtest_filter=") + kChildTest,
+                                          std::string("--gtest_filter=") + child_test,
                                           "--gtest_also_run_disabled_tests"};
   std::vector<char*> argv;
   for (std::string& s : arg_strings) {
@@ -128,6 +144,40 @@ INSTANTIATE_TEST_SUITE_P(TreePublish, CrashPointTest,
                                       ? std::string("BeforeRename")
                                       : std::string("AfterRename");
                          });
+
+// `name:N` kills on the N-th pass: after two files are in place and the third is renamed.
+TEST(CrashPointCountTest, NameColonNKillsOnTheNthPass) {
+#if !defined(CISTERN_CRASH_POINTS)
+  GTEST_SKIP() << "built without CISTERN_CRASH_POINTS";
+#endif
+  TempDir dir;
+  const fs::path root = dir / "mirror";
+  const int status =
+      RunChild(root, "tree.before_rename:3", "CrashPointChildTest.DISABLED_PublishesThreeFiles");
+  ASSERT_TRUE(WIFSIGNALED(status)) << "wait status " << status;
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  EXPECT_EQ(ReadTextFile(root / "web" / "packages" / "one.whl"), "packages/one.whl");
+  EXPECT_EQ(ReadTextFile(root / "web" / "packages" / "two.whl"), "packages/two.whl");
+  EXPECT_FALSE(fs::exists(root / "web" / "packages" / "three.whl"));
+  EXPECT_EQ(ListDir(root / "incoming").size(), 1u);
+}
+
+// A pass count beyond the passes made, or a malformed one, never kills.
+TEST(CrashPointCountTest, UnreachedOrMalformedCountNeverKills) {
+#if !defined(CISTERN_CRASH_POINTS)
+  GTEST_SKIP() << "built without CISTERN_CRASH_POINTS";
+#endif
+  for (const char* crash_at : {"tree.before_rename:4", "tree.before_rename:0",
+                               "tree.before_rename:x", "tree.before_rename:"}) {
+    TempDir dir;
+    const int status =
+        RunChild(dir / "mirror", crash_at, "CrashPointChildTest.DISABLED_PublishesThreeFiles");
+    ASSERT_TRUE(WIFEXITED(status)) << crash_at << ": wait status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << crash_at;
+    EXPECT_EQ(ReadTextFile(dir / "mirror" / "web" / "packages" / "three.whl"), "packages/three.whl")
+        << crash_at;
+  }
+}
 
 TEST(CrashPointMacroTest, UnarmedPointDoesNothing) {
   // This process was not started with CISTERN_CRASH_AT naming this point.

@@ -167,9 +167,13 @@ std::string BinaryDir() {
 
 std::string CisternBinary() { return BinaryDir() + "/tools/cistern/cistern"; }
 
-TempDir::TempDir() {
+TempDir::TempDir() : TempDir([] {
   const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base && *base ? base : "/tmp") + "/cistern-test-XXXXXX";
+  return fs::path(base && *base ? base : "/tmp");
+}()) {}
+
+TempDir::TempDir(const fs::path& base) {
+  std::string templ = (base / "cistern-test-XXXXXX").string();
   if (::mkdtemp(templ.data()) == nullptr) {
     ADD_FAILURE() << "mkdtemp(" << templ << "): " << std::strerror(errno);
   }

@@ -38,6 +38,8 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   TempDir();
+  // A fresh directory under `base` instead of $TMPDIR (e.g. /dev/shm for many small files).
+  explicit TempDir(const std::filesystem::path& base);
   ~TempDir();
 
   const std::filesystem::path& path() const { return path_; }
