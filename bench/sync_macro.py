@@ -53,6 +53,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument("--changes", type=int, default=50, help="evolution size (default 50)")
     parser.add_argument("--jobs", type=int, default=0, help="cistern --jobs (default: its own)")
+    parser.add_argument("--config", default="",
+                        help="cistern.toml for every cistern run (default: an empty one, i.e. "
+                             "the documented defaults)")
     parser.add_argument("--build-dir", default=os.path.join(bl.SOURCE_DIR, "build"))
     parser.add_argument("--work", default="/var/tmp/cistern-bench",
                         help="scratch directory, emptied first (default /var/tmp/cistern-bench)")
@@ -60,6 +63,9 @@ def parse_args() -> argparse.Namespace:
                         help="where generated upstreams are kept between runs; '' disables")
     parser.add_argument("--keep", action="store_true", help="keep WORK (mirror, logs) afterwards")
     parser.add_argument("--warm", action="store_true", help="never drop the page cache")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run every measured command and nginx at this nice value "
+                             "(e.g. -10 as root on a shared machine)")
     parser.add_argument("--skip-limits", action="store_true",
                         help="skip cp -r and h2load (cistern runs only)")
     args = parser.parse_args()
@@ -118,9 +124,10 @@ def run_h2load(server: bl.Server, lines: list[bl.LogLine], work: str,
     if cold:
         bl.drop_caches()
     offset = server.log_size()
+    nginx_before = server.cpu_s()
     run = bl.measure(argv, check=False)
+    info: dict = {"status": run.status, "nginx_cpu_s": server.cpu_s() - nginx_before}
     traffic = bl.Traffic.of(server.log_since(offset))
-    info: dict = {"status": run.status}
     match = re.search(r"finished in ([\d.]+)(m?s)", run.stdout)
     if match:
         info["finished_s"] = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
@@ -135,6 +142,7 @@ def run_h2load(server: bl.Server, lines: list[bl.LogLine], work: str,
 
 def main() -> int:
     args = parse_args()
+    bl.NICE = args.nice
     cistern = bl.find_binary(args.build_dir, "tools/cistern/cistern")
     if not shutil.which("h2load") and not args.skip_limits:
         bl.log("h2load not found: apt-get install nghttp2-client (or --skip-limits)")
@@ -147,7 +155,8 @@ def main() -> int:
     os.makedirs(work)
     gen0 = upstream_dir(args)
     tree = os.path.join(gen0, "tree")
-    config = bl.write_config(os.path.join(work, "cistern.toml"))
+    config = (os.path.abspath(args.config) if args.config
+              else bl.write_config(os.path.join(work, "cistern.toml")))
     mirror = os.path.join(work, "mirror")
     with open(os.path.join(gen0, "manifest.json"), "rb") as stream:
         projects = len(json.load(stream)["projects"])
@@ -184,10 +193,11 @@ def main() -> int:
             h2, h2_traffic, h2_info = run_h2load(server, full.lines, work, cold)
             loads["h2load"] = bl.loadavg()
 
-        bl.log("cistern sync (no change, warm) ...")
-        noop = bl.cistern_sync(cistern, config, mirror, server, args.jobs)
+        # Cold first (a nightly run finds little in the page cache), then warm right after it.
         bl.log(f"cistern sync (no change, {temp}) ...")
         noop_cold = bl.cistern_sync(cistern, config, mirror, server, args.jobs, cold=cold)
+        bl.log("cistern sync (no change, warm) ...")
+        noop = bl.cistern_sync(cistern, config, mirror, server, args.jobs)
 
         bl.log(f"evolving the upstream (--changes {args.changes}) ...")
         gen1 = os.path.join(work, "gen1")
@@ -213,26 +223,30 @@ def main() -> int:
         server.close()
 
     # ------------------------------------------------------------------ report
-    def row(label: str, m: bl.Measured | None, t: bl.Traffic | None = None) -> str:
+    def row(label: str, m: bl.Measured | None, t: bl.Traffic | None = None,
+            nginx_cpu: float | None = None) -> str:
         if m is None:
-            return f"{label:<34}{'-':>9}"
-        text = f"{label:<34}{m.wall_s:>9.2f}{m.cpu_s:>9.2f}{m.maxrss_mib:>9.1f}"
+            return f"{label:<34}{'-':>8}"
+        text = f"{label:<34}{m.wall_s:>8.2f}{m.user_s:>8.2f}{m.sys_s:>8.2f}{m.maxrss_mib:>8.1f}"
+        text += f"{nginx_cpu:>8.2f}" if nginx_cpu is not None else f"{'':>8}"
         if t is not None:
-            text += f"{t.requests:>10}{t.connections:>7}  {t.protocols}"
+            text += f"{t.requests:>9}{t.connections:>6}  {t.protocols}"
         return text
 
     mib = size / 2**20
     print()
     print(f"upstream: {projects} projects, {files} files, {mib:.0f} MiB under packages/; "
-          f"{temp} page cache for cp, full sync, h2load; "
+          f"{temp} page cache for cp, full sync, h2load; nice {args.nice}; "
           f"load average at start {results['load_start']:.2f} on {os.cpu_count()} cores")
-    print(f"{'step':<34}{'wall s':>9}{'cpu s':>9}{'rss MiB':>9}{'requests':>10}{'conns':>7}")
+    print(f"{'step':<34}{'wall s':>8}{'user s':>8}{'sys s':>8}{'rss MiB':>8}{'nginx s':>8}"
+          f"{'requests':>9}{'conns':>6}")
     print(row("cp -r + sync", cp))
-    print(row("h2load -c1 -m100 (same URLs)", h2, h2_traffic))
-    print(row(f"cistern sync (full, {temp})", full.run, full.traffic))
-    print(row("cistern sync (no change, warm)", noop.run, noop.traffic))
-    print(row(f"cistern sync (no change, {temp})", noop_cold.run, noop_cold.traffic))
-    print(row(f"cistern sync ({args.changes} changes, warm)", evolved.run, evolved.traffic))
+    print(row("h2load -c1 -m100 (same URLs)", h2, h2_traffic, h2_info.get("nginx_cpu_s")))
+    for label, r in ((f"cistern sync (full, {temp})", full),
+                     (f"cistern sync (no change, {temp})", noop_cold),
+                     ("cistern sync (no change, warm)", noop),
+                     (f"cistern sync ({args.changes} changes, warm)", evolved)):
+        print(row(label, r.run, r.traffic, r.nginx_cpu_s))
     print()
     ratio_cp = full.run.wall_s / cp.wall_s if cp else None
     ratio_h2 = full.run.wall_s / h2.wall_s if h2 else None
@@ -283,7 +297,8 @@ def main() -> int:
                  "sys_s": full.run.sys_s, "rss_mib": full.run.maxrss_mib,
                  "requests": full.traffic.requests, "connections": full.traffic.connections,
                  "protocols": full.traffic.protocols, "files_fetched": full.files_fetched,
-                 "status": full.run.status, "complete": complete},
+                 "status": full.run.status, "complete": complete,
+                 "nginx_cpu_s": full.nginx_cpu_s},
         "noop_warm": {"wall_s": noop.run.wall_s, "cpu_s": noop.run.cpu_s,
                       "rss_mib": noop.run.maxrss_mib, "requests": noop.traffic.requests},
         "noop_cold": {"wall_s": noop_cold.run.wall_s, "cpu_s": noop_cold.run.cpu_s,
