@@ -130,17 +130,22 @@ class Server:
         children = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
         return [master, *(int(p) for p in children.stdout.split())]
 
-    def cpu_s(self) -> float:
-        """User + system CPU seconds used so far by nginx's master and workers."""
-        total = 0
+    def cpu_ticks(self) -> dict[int, int]:
+        """User + system CPU clock ticks used so far by each of nginx's processes."""
+        ticks = {}
         for pid in self.pids():
             try:
                 with open(f"/proc/{pid}/stat") as stream:
                     fields = stream.read().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+                ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
             except (FileNotFoundError, IndexError):
                 pass
-        return total / os.sysconf("SC_CLK_TCK")
+        return ticks
+
+    def cpu_since(self, before: dict[int, int]) -> float:
+        """CPU seconds nginx used since `before` (workers started by a reload count from zero)."""
+        after = self.cpu_ticks()
+        return sum(t - before.get(pid, 0) for pid, t in after.items()) / os.sysconf("SC_CLK_TCK")
 
     def reload(self, tree: str) -> None:
         subprocess.run([sys.executable, SERVE, "reload", "--workdir", self.workdir, "--tree", tree],
@@ -253,9 +258,9 @@ def cistern_sync(cistern: str, config: str, mirror: str, server: Server,
     if cold:
         drop_caches()
     offset = server.log_size()
-    nginx_before = server.cpu_s()
+    nginx_before = server.cpu_ticks()
     run = measure(argv, check=False)
-    nginx_cpu = server.cpu_s() - nginx_before
+    nginx_cpu = server.cpu_since(nginx_before)
     lines = server.log_since(offset)
     result = SyncResult(run, Traffic.of(lines), lines, nginx_cpu_s=nginx_cpu)
     match = _SUMMARY_RE.search(run.stdout)

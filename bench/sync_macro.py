@@ -124,9 +124,9 @@ def run_h2load(server: bl.Server, lines: list[bl.LogLine], work: str,
     if cold:
         bl.drop_caches()
     offset = server.log_size()
-    nginx_before = server.cpu_s()
+    nginx_before = server.cpu_ticks()
     run = bl.measure(argv, check=False)
-    info: dict = {"status": run.status, "nginx_cpu_s": server.cpu_s() - nginx_before}
+    info: dict = {"status": run.status, "nginx_cpu_s": server.cpu_since(nginx_before)}
     traffic = bl.Traffic.of(server.log_since(offset))
     match = re.search(r"finished in ([\d.]+)(m?s)", run.stdout)
     if match:
