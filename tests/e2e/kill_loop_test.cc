@@ -6,13 +6,13 @@
 // journal that describes that tree, and nothing in incoming/.
 //
 // Kill moments are drawn uniformly over the measured duration of an uninterrupted run, from a
-// seeded generator; an iteration kills one or two runs in a row before the final rerun. fsync is
-// off by default: a process kill cannot tell the difference, and the runs are several times
-// shorter, which buys iterations.
+// seeded generator; an iteration kills one or two runs in a row before the final rerun. Mirrors
+// live on /dev/shm when it exists (see ScratchDir), and fsync is off by default: a process kill
+// cannot tell the difference, and on a disk the runs are several times shorter.
 //   CISTERN_KILL_LOOP_ITERATIONS  iterations per test (default 20)
 //   CISTERN_KILL_LOOP_SEED        seed (default: random; printed: it replays the same moments,
 //                                 though where a process is at a moment varies from run to run)
-//   CISTERN_KILL_LOOP_FSYNC=1     run with fsync on, as shipped (runs take a few seconds)
+//   CISTERN_KILL_LOOP_FSYNC=1     run with fsync on, as shipped
 
 #include <chrono>
 #include <cstdlib>
