@@ -41,6 +41,8 @@ class ClientH2FaultTest : public ::testing::Test {
     client_ = std::move(*client);
   }
 
+  void TearDown() override { testing::CloseAndDrain(io_, client_); }
+
   Request Get(const std::string& path) {
     Request request;
     request.url = *Url::Parse(server_->url(path));

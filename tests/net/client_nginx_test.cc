@@ -90,7 +90,10 @@ class ClientNginxTest : public ::testing::Test {
   }
   void SetUp() override { ASSERT_NE(upstream_, nullptr); }
 
+  void TearDown() override { testing::CloseAndDrain(io_, client_); }
+
   void MakeClient(ClientOptions options) {
+    testing::CloseAndDrain(io_, client_);
     auto client = Client::Create(io_.get_executor(), std::move(options));
     ASSERT_TRUE(client.has_value()) << client.error().message();
     client_ = std::move(*client);

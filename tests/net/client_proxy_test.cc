@@ -67,7 +67,10 @@ class ClientProxyTest : public ::testing::Test {
     return options;
   }
 
+  void TearDown() override { testing::CloseAndDrain(io_, client_); }
+
   void MakeClient(ClientOptions options) {
+    testing::CloseAndDrain(io_, client_);
     auto client = Client::Create(io_.get_executor(), std::move(options));
     ASSERT_TRUE(client.has_value()) << client.error().message();
     client_ = std::move(*client);

@@ -117,8 +117,25 @@ class H2ConnectionTest : public ::testing::Test {
     return request;
   }
 
+  // Run() must end before io_ is destroyed, or its frame would be destroyed mid-flight.
+  void TearDown() override { CloseConnection(); }
+
+  void CloseConnection() {
+    if (!connection_ || run_finished_) {
+      return;
+    }
+    connection_->Close();
+    io_.restart();
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!run_finished_ && std::chrono::steady_clock::now() < deadline) {
+      io_.run_one_for(100ms);
+    }
+    EXPECT_TRUE(run_finished_) << "Run() did not end within 10 s of Close()";
+  }
+
   // Connects, starts Run(), and runs every exchange concurrently until all are done.
   Result<void> RunAll(std::vector<Exchange>& exchanges, H2ConnectionOptions options = {}) {
+    CloseConnection();
     return testing::RunOn(io_, RunAllTask(&exchanges, options));
   }
 

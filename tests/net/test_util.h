@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -35,6 +36,18 @@ Result<T> RunOn(asio::io_context& io, Task<Result<T>> task,
     return Fail(Errc::kTimeout, "test limit");
   }
   return std::move(*result);
+}
+
+// Destroys `owner` (a Client or anything whose destructor closes its connections) and runs `io`
+// until the tasks those connections left behind have ended. Without it the io_context's
+// destructor would destroy their coroutine frames mid-flight, which a Debug build's TaskGroup
+// invariant rightly refuses. Returns when `io` runs out of work or after `limit`.
+template <class T>
+void CloseAndDrain(asio::io_context& io, std::unique_ptr<T>& owner,
+                   std::chrono::seconds limit = std::chrono::seconds(10)) {
+  owner.reset();
+  io.restart();
+  io.run_for(limit);
 }
 
 inline std::string Describe(const Error& error) {
