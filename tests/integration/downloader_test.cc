@@ -20,6 +20,7 @@
 #include "store/tree.h"
 #include "tests/support/fault_server.h"
 #include "tests/support/nginx_upstream.h"
+#include "tests/support/run_task.h"
 #include "tests/support/test_certificates.h"
 
 namespace cistern::engine {
@@ -95,9 +96,8 @@ class DownloaderTest : public ::testing::TestWithParam<FaultServerOptions::Alpn>
   }
 
   void TearDown() override {
-    if (client_) {
-      client_->Shutdown();
-    }
+    upstream_.reset();
+    cistern::testing::CloseAndDrain(io_, client_);
   }
 
   // A Downloader as one run makes it; a new one is a new run.

@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <exception>
-#include <memory>
 #include <optional>
 #include <string>
 
@@ -11,6 +10,7 @@
 
 #include "net/asio.h"
 #include "net/error.h"
+#include "tests/support/run_task.h"
 
 namespace cistern::net::testing {
 
@@ -38,17 +38,7 @@ Result<T> RunOn(asio::io_context& io, Task<Result<T>> task,
   return std::move(*result);
 }
 
-// Destroys `owner` (a Client or anything whose destructor closes its connections) and runs `io`
-// until the tasks those connections left behind have ended. Without it the io_context's
-// destructor would destroy their coroutine frames mid-flight, which a Debug build's TaskGroup
-// invariant rightly refuses. Returns when `io` runs out of work or after `limit`.
-template <class T>
-void CloseAndDrain(asio::io_context& io, std::unique_ptr<T>& owner,
-                   std::chrono::seconds limit = std::chrono::seconds(10)) {
-  owner.reset();
-  io.restart();
-  io.run_for(limit);
-}
+using cistern::testing::CloseAndDrain;
 
 inline std::string Describe(const Error& error) {
   return error.code.category().name() + std::string(":") + std::to_string(error.code.value()) +

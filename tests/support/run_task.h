@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <exception>
+#include <memory>
 #include <optional>
 
 #include <gtest/gtest.h>
@@ -34,6 +35,18 @@ std::optional<T> RunTask(net::Task<T> task,
                   << std::chrono::duration_cast<std::chrono::seconds>(limit).count() << " s";
   }
   return result;
+}
+
+// Destroys `owner` (a Client or anything whose destructor closes its connections) and runs `io`
+// until the tasks those connections left behind have ended. Without it the io_context's
+// destructor would destroy their coroutine frames mid-flight, which a Debug build's TaskGroup
+// invariant rightly refuses. Returns when `io` runs out of work or after `limit`.
+template <class T>
+void CloseAndDrain(asio::io_context& io, std::unique_ptr<T>& owner,
+                   std::chrono::seconds limit = std::chrono::seconds(10)) {
+  owner.reset();
+  io.restart();
+  io.run_for(limit);
 }
 
 }  // namespace cistern::testing
