@@ -45,6 +45,7 @@ ProjectSync::ProjectSync(const ProjectSyncContext& context)
       tree_(&context.tree),
       db_(&context.db),
       disk_(context.disk),
+      durable_(context.durable),
       generation_(context.generation),
       progress_(context.progress),
       report_(context.report),
@@ -152,9 +153,11 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
   };
   std::optional<Error> file_error;
   std::optional<Error> metadata_error;
+  bool fetched_any = false;  // anything published in this run that a sync must make durable
   for (size_t i = 0; i < plan.files.size(); ++i) {
     const PlannedFile& file = plan.files[i];
     const FileOutcome& outcome = outcomes[i];
+    fetched_any = fetched_any || outcome.fetched || outcome.metadata_fetched;
     if (outcome.fetched) {
       record_file(file.path, file.url, outcome.sha256, outcome.size);
     }
@@ -173,6 +176,10 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
   if (file_error) {
     // Keep the previous page and files; the files that did land are recorded above.
     if (!batch.empty()) {
+      if (auto synced = co_await durable_.Wait(); !synced) {
+        fatal_ = FromStore(synced.error(), name);
+        co_return;
+      }
       auto written = co_await OnDisk([this, &batch] { return db_->Write(std::move(batch)); });
       if (!written) {
         fatal_ = FromStore(written.error(), name);
@@ -238,6 +245,13 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
     co_return;
   }
   if (!*pages_current) {
+    // The files the pages link are durable before the pages are written.
+    if (fetched_any) {
+      if (auto synced = co_await durable_.Wait(); !synced) {
+        fatal_ = FromStore(synced.error(), name);
+        co_return;
+      }
+    }
     // JSON first: pip and uv ask for it; HTML is the fallback. All three before the commit.
     auto written = co_await OnDisk([&]() -> store::Result<void> {
       for (const auto& [path, body] :
@@ -286,6 +300,13 @@ net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {
                     (outcome.metadata_available ? outcome.metadata_size : 0);
   }
   batch.PutProject(record);
+  // What the record describes (pages, files) is durable before the record is.
+  if (!*pages_current || fetched_any) {
+    if (auto synced = co_await durable_.Wait(); !synced) {
+      fatal_ = FromStore(synced.error(), name);
+      co_return;
+    }
+  }
   // Files and pages are published; the database still holds the previous serial.
   CISTERN_CRASH_POINT("project_sync.before_commit");
   auto committed = co_await OnDisk([this, &batch] { return db_->Write(std::move(batch)); });

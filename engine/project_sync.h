@@ -16,6 +16,7 @@
 
 #include "engine/downloader.h"
 #include "engine/error.h"
+#include "engine/group_sync.h"
 #include "engine/planner.h"
 #include "engine/pypi/project_name.h"
 #include "engine/render/root_index.h"
@@ -49,6 +50,7 @@ struct ProjectSyncContext {
   store::Tree& tree;
   store::MetadataDb& db;
   asio::thread_pool& disk;
+  GroupSync& durable;  // makes published files durable before pages and records refer to them
   store::Generation generation;
   SyncProgress& progress;
   SyncReport& report;
@@ -103,6 +105,7 @@ class ProjectSync {
   store::Tree* tree_;
   store::MetadataDb* db_;
   asio::thread_pool& disk_;
+  GroupSync& durable_;
   store::Generation generation_;
   SyncProgress& progress_;
   SyncReport& report_;

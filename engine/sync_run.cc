@@ -82,6 +82,7 @@ class SyncRun {
   std::unique_ptr<net::Client> client_;
   std::unique_ptr<Upstream> upstream_;
   std::unique_ptr<Downloader> downloader_;
+  std::unique_ptr<GroupSync> durable_;
   std::unique_ptr<ProjectSync> projects_;
   store::Generation generation_{};
   Clock::time_point started_ = Clock::now();
@@ -93,7 +94,11 @@ class SyncRun {
 };
 
 Result<void> SyncRun::OpenMirror() {
-  auto tree = store::Tree::Open(options_.mirror, options_.tree);
+  // The run orders durability itself (GroupSync): files, then the page linking them, then the
+  // database record, each step one shared sync.
+  store::TreeOptions tree_options = options_.tree;
+  tree_options.durability = store::TreeOptions::Durability::kOnSync;
+  auto tree = store::Tree::Open(options_.mirror, tree_options);
   if (!tree) {
     return tl::make_unexpected(FromStore(tree.error()));
   }
@@ -328,9 +333,11 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   report_.generation = static_cast<uint64_t>(generation_);
   progress_.projects_total = diff->candidates.size() + diff->gone.size();
   downloader_ = std::make_unique<Downloader>(*upstream_, *tree_, disk_, options_.download);
+  durable_ = std::make_unique<GroupSync>(co_await asio::this_coro::executor, disk_,
+                                         [this] { return tree_->Sync(); });
   projects_ = std::make_unique<ProjectSync>(ProjectSyncContext{
-      options_, *upstream_, *downloader_, *tree_, *db_, disk_, generation_, progress_, report_,
-      root_changes_, control_});
+      options_, *upstream_, *downloader_, *tree_, *db_, disk_, *durable_, generation_, progress_,
+      report_, root_changes_, control_});
   {
     net::TaskGroup workers(co_await asio::this_coro::executor);
     auto next = std::make_shared<size_t>(0);
@@ -465,6 +472,11 @@ net::Task<Result<void>> SyncRun::WriteRoot() {
           body->size(), store::Sha256Of(store::AsBytes(*body))});
     }
     batch.PutMeta(kMetaRootHash, hash);
+    // Every project is committed by now; one sync makes the root pages durable before the
+    // database records them.
+    if (auto synced = tree_->Sync(); !synced) {
+      return tl::make_unexpected(synced.error());
+    }
     if (auto ok = db_->Write(std::move(batch)); !ok) {
       return tl::make_unexpected(ok.error());
     }

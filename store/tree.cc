@@ -271,7 +271,7 @@ struct Tree::Impl {
         if (::mkdirat(parent, name.c_str(), kDirMode) != 0 && errno != EEXIST) {
           return tl::unexpected(ErrnoError(errno, "create directory " + where));
         }
-        if (options.fsync) {
+        if (SyncEachFile()) {
           // The new directory's entry must be durable before anything is renamed into it.
           if (auto synced = SyncFd(parent, "parent of " + where); !synced) {
             return tl::unexpected(synced.error());
@@ -280,6 +280,10 @@ struct Tree::Impl {
       }
     }
     return chain;
+  }
+
+  bool SyncEachFile() const {
+    return options.fsync && options.durability == TreeOptions::Durability::kEachFile;
   }
 
   Result<void> PublishOnce(const fs::path& source, const RelativePath& dest) const {
@@ -295,7 +299,7 @@ struct Tree::Impl {
           ErrnoError(errno, "rename " + source.string() + " to " + Describe(dest)));
     }
     CISTERN_CRASH_POINT("tree.after_rename");
-    if (options.fsync) {
+    if (SyncEachFile()) {
       return SyncFd(dir, "directory of " + Describe(dest));
     }
     return {};
@@ -396,7 +400,7 @@ Result<void> Tree::Publish(PartialFile file, const RelativePath& dest) {
     return tl::unexpected(ErrnoError(
         EBADF, "publish " + impl_->Describe(dest) + ": the partial file was moved from"));
   }
-  if (impl_->options.fsync) {
+  if (impl_->SyncEachFile()) {
     if (auto synced = SyncFd(file.fd_, file.path_.string()); !synced) {
       return tl::unexpected(synced.error());
     }
@@ -570,6 +574,16 @@ Result<size_t> Tree::RemoveResumable(std::chrono::system_clock::time_point modif
     }
   }
   return removed;
+}
+
+Result<void> Tree::Sync() {
+  if (!impl_->options.fsync) {
+    return {};
+  }
+  if (::syncfs(impl_->web_fd.get()) != 0) {
+    return tl::unexpected(ErrnoError(errno, "sync the filesystem of " + impl_->web.string()));
+  }
+  return {};
 }
 
 Result<void> Tree::WriteAtomic(const RelativePath& dest, std::span<const uint8_t> bytes) {

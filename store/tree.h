@@ -1,10 +1,10 @@
 // Tree: the mirror directory on disk. `<root>/web` is the tree nginx serves; `<root>/incoming`
 // holds partial files on the same filesystem, so publishing one is a rename.
 //
-// Every file lands atomically: bytes go to a new `incoming/.tmp-<hex>` file, which is fsynced,
-// closed, renamed over its destination, and the destination's directory is fsynced (see
-// format.md, "fsync order"). A reader of web/ therefore sees the old bytes or the new bytes,
-// never a mix, and after a crash a published file is complete.
+// Every file lands atomically: bytes go to a new `incoming/.tmp-<hex>` file, which is closed and
+// renamed over its destination. A reader of web/ therefore sees the old bytes or the new bytes,
+// never a mix. Durability against a power loss comes either from fsyncs around each rename or
+// from one `Sync()` for many files (`TreeOptions::durability`; format.md, "fsync order").
 //
 // Resumable partials: a download that may continue later, in this process or the next, goes to a
 // named partial instead, `incoming/part-<h>.data`, next to an opaque record the caller keeps in
@@ -48,6 +48,19 @@ struct TreeOptions {
   // synced as a whole afterwards) and still atomic against a crash of the process, but after a
   // power loss a file the database records may be missing or empty.
   bool fsync = true;
+
+  // With `fsync`, when a published file becomes durable.
+  enum class Durability {
+    // `Publish` fsyncs the file, the parent of each directory it creates and the destination's
+    // directory: the file is durable when `Publish` returns. Two or more fsyncs per file.
+    kEachFile,
+    // `Publish` syncs nothing; `Sync()` (one syncfs(2) of the mirror's filesystem) makes every
+    // file published before it durable. The caller must `Sync()` before anything that refers to
+    // those files is made durable (a page linking them, a database record of them). Many files
+    // then cost one sync instead of two fsyncs each.
+    kOnSync,
+  };
+  Durability durability = Durability::kEachFile;
 };
 
 class Tree;
@@ -165,6 +178,11 @@ class Tree {
   // (ENOSPC, EIO, EISDIR when `dest` is a directory). The detail names `dest`.
   // Requires: `file` came from `CreatePartial` or `OpenResumable` of a tree over the same root.
   [[nodiscard]] Result<void> Publish(PartialFile file, const RelativePath& dest);
+
+  // Makes every file published (and removed) so far durable: syncfs(2) on the mirror's
+  // filesystem, which web/ and incoming/ share. A no-op when `fsync` is off.
+  // Errors: system codes (EIO: a writeback error since the last sync, on Linux >= 5.8).
+  [[nodiscard]] Result<void> Sync();
 
   // Writes `bytes` to `web/<dest>` atomically: `CreatePartial`, `Write`, `Publish`.
   // Errors: as `CreatePartial`, `PartialFile::Write` and `Publish`.
