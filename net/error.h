@@ -27,7 +27,8 @@ enum class Errc {
   kResolve,            // the host name did not resolve
   kSinkAborted,        // the BodySink refused the response
   kDecompress,         // a gzip body was corrupt or truncated, or used an unsupported coding
-  kConnectionClosed,   // the peer closed the connection before the response was complete
+  kConnectionClosed,   // the peer closed the connection before the response was complete, or
+                       // (HTTP/2) ended the stream short of its content-length
   kStreamReset,        // HTTP/2: the peer reset the stream (RST_STREAM) before it was complete
   kRefusedStream,      // HTTP/2: the peer did not process the stream (REFUSED_STREAM, or a GOAWAY
                        // whose last-stream-id is below it); safe to retry on another connection

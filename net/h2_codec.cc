@@ -20,6 +20,9 @@ struct H2Codec::Impl {
     bool ended = false;      // kEnd was reported
     bool not_sent = false;   // nghttp2 could not send the request HEADERS
     bool head_too_large = false;
+    bool end_stream_seen = false;        // a frame of the peer carried END_STREAM
+    std::optional<uint64_t> content_length;  // the final head's content-length
+    uint64_t data_frame_bytes = 0;           // DATA payload announced (padding included)
     std::optional<uint32_t> peer_reset;  // RST_STREAM received, with this code
     int status = 0;
     HeaderList headers;
@@ -87,6 +90,27 @@ int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data
   if (Impl::StreamState* state = self.Find(frame->hd.stream_id); state && !state->has_head) {
     state->status = 0;
     state->headers = HeaderList();
+    state->content_length.reset();
+  }
+  return 0;
+}
+
+// Notes END_STREAM before nghttp2 judges the frame: a DATA frame that ends the stream short of
+// its content-length is never reported to on_frame_recv (nghttp2 resets the stream instead).
+int OnBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) noexcept {
+  Impl& self = Self(user_data);
+  Impl::StreamState* state = self.Find(hd->stream_id);
+  if (state == nullptr) {
+    return 0;
+  }
+  if (hd->type == NGHTTP2_DATA) {
+    // Counted here, not as chunks arrive: nghttp2 drops a chunk that overruns the
+    // content-length before reporting it, and that overrun must not look like a short body.
+    state->data_frame_bytes += hd->length;
+  }
+  if ((hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_HEADERS) &&
+      (hd->flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+    state->end_stream_seen = true;
   }
   return 0;
 }
@@ -113,6 +137,14 @@ int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, 
     }
     state->status = status;
   } else if (!n.empty() && n.front() != ':') {
+    if (n == "content-length") {
+      // nghttp2's HTTP messaging checks already made it digits only (RFC 9113 §8.1.1).
+      uint64_t length = 0;
+      for (char c : v) {
+        length = length * 10 + static_cast<uint64_t>(c - '0');
+      }
+      state->content_length = length;
+    }
     state->headers.Add(std::string(n), std::string(v));
   }
   return 0;
@@ -234,6 +266,15 @@ int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
     event.error = Error{make_error_code(Errc::kRefusedStream),
                         name + " not processed: GOAWAY with last-stream-id " +
                             std::to_string(*self.goaway_last_stream)};
+  } else if (state.has_head && state.end_stream_seen && state.content_length &&
+             state.data_frame_bytes < *state.content_length) {
+    // The stream ended cleanly but early: the same fault as an HTTP/1.1 connection closed in
+    // the body, and as worth another attempt (or a Range for the rest).
+    event.error = Error{make_error_code(Errc::kConnectionClosed),
+                        name + " ended (END_STREAM) after " +
+                            std::to_string(state.data_frame_bytes) +
+                            " of the " + std::to_string(*state.content_length) +
+                            " body bytes its content-length announced"};
   } else if (state.head_too_large) {
     event.error =
         Error{make_error_code(Errc::kProtocol),
@@ -280,6 +321,7 @@ nghttp2_session_callbacks* MakeCallbacks() {
   if (int rv = nghttp2_session_callbacks_new(&callbacks); rv != 0) {
     Abort("nghttp2_session_callbacks_new", rv);
   }
+  nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, OnBeginFrame);
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, OnBeginHeaders);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, OnHeader);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, OnFrameRecv);
@@ -508,6 +550,11 @@ uint32_t H2Codec::peer_max_concurrent_streams() const {
 }
 
 size_t H2Codec::open_streams() const { return impl_->streams.size(); }
+
+size_t H2Codec::connection_receive_window() const {
+  const int32_t window = nghttp2_session_get_local_window_size(impl_->session);
+  return window > 0 ? static_cast<size_t>(window) : 0;
+}
 
 bool H2Codec::failed() const { return impl_->failure.has_value(); }
 

@@ -65,8 +65,10 @@ struct H2Event {
   // that buffer is unchanged.
   std::span<const uint8_t> data;
   // kReset: Errc::kStreamReset (the peer reset it), kRefusedStream (the peer refused it or a
-  // GOAWAY excluded it: not processed, safe to retry), kProtocol (a malformed response; the
-  // codec reset it). The detail names the stream and the RFC 9113 error code.
+  // GOAWAY excluded it: not processed, safe to retry), kConnectionClosed (END_STREAM arrived
+  // before the body reached the head's content-length: transient, like an HTTP/1.1 connection
+  // closed in the body; the codec reset it), kProtocol (a malformed response, or a body longer
+  // than its content-length; the codec reset it). The detail names the stream and the RFC 9113 error code.
   Error error;
   uint32_t error_code = 0;              // kReset, kGoaway: the RFC 9113 §7 error code
   StreamId last_stream{0};              // kGoaway: the highest stream the peer may process
@@ -138,6 +140,10 @@ class H2Codec {
   uint32_t peer_max_concurrent_streams() const;
   // Streams submitted and neither ended, reset nor forgotten.
   size_t open_streams() const;
+  // Body bytes the peer may still send on the connection as a whole before the owner consumes
+  // some (connection-level flow control, RFC 9113 §6.9): near 0 while the sinks of some streams
+  // lag behind, so that no stream can receive anything.
+  size_t connection_receive_window() const;
   // Whether a connection error ended the session (Feed failed).
   bool failed() const;
 

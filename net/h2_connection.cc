@@ -11,7 +11,9 @@ namespace cistern::net {
 // What the reader hands one stream: the head, raw body bytes not yet delivered, the end or the
 // failure. The RoundTrip owning it waits on `wake`.
 struct H2Connection::Slot {
-  explicit Slot(const Executor& ex) : wake(ex, asio::steady_timer::time_point::max()) {}
+  explicit Slot(const Executor& ex)
+      : wake(ex, asio::steady_timer::time_point::max()),
+        last_activity(std::chrono::steady_clock::now()) {}
 
   asio::steady_timer wake;  // cancelled (with `notified`) when something arrived
   bool notified = false;
@@ -22,6 +24,11 @@ struct H2Connection::Slot {
   size_t unconsumed = 0;         // body bytes received and not yet given back to the codec
   bool ended = false;
   std::optional<Error> error;
+  // When the stream last received something (its head, body bytes) or its sink last took
+  // bytes: the per-stream idle timeout counts from here.
+  std::chrono::steady_clock::time_point last_activity;
+  // Silent for idle_timeout, but so was the connection: look again then.
+  std::chrono::steady_clock::time_point recheck_at;
 };
 
 // Unregisters a stream however its RoundTrip ends (return, error, cancellation, destruction):
@@ -51,7 +58,8 @@ H2Connection::H2Connection(Executor executor, Stream stream, TransportStats& sta
       writer_wake_(executor, asio::steady_timer::time_point::max()),
       watchdog_(executor),
       throttle_(executor),
-      last_read_(std::chrono::steady_clock::now()) {
+      last_read_(std::chrono::steady_clock::now()),
+      last_received_(last_read_) {
   options_.max_streams = std::max<size_t>(options_.max_streams, 1);
 }
 
@@ -113,6 +121,7 @@ Task<void> H2Connection::ReadLoop() {
     }
     stats_.bytes_received += read.bytes;
     last_read_ = std::chrono::steady_clock::now();
+    last_received_ = last_read_;
     ping_outstanding_ = false;
     auto fed = codec_.Feed(std::span<const uint8_t>(read_buffer_.data(), read.bytes));
     if (!fed) {
@@ -182,6 +191,7 @@ Task<void> H2Connection::Watchdog() {
 
 void H2Connection::HandleEvents() {
   // Consume() and Reset() below may queue more events; handle until none is left.
+  const auto now = std::chrono::steady_clock::now();
   while (!codec_.events().empty()) {
     codec_.TakeEvents(events_);
     bool capacity_changed = false;
@@ -191,6 +201,7 @@ void H2Connection::HandleEvents() {
       switch (event.kind) {
         case H2Event::Kind::kHead:
           if (slot != nullptr) {
+            slot->last_activity = now;
             slot->has_head = true;
             slot->status = event.status;
             slot->headers = std::move(event.headers);
@@ -204,6 +215,7 @@ void H2Connection::HandleEvents() {
           }
           slot->pending.insert(slot->pending.end(), event.data.begin(), event.data.end());
           slot->unconsumed += event.data.size();
+          slot->last_activity = now;
           Notify(*slot);
           break;
         case H2Event::Kind::kEnd:
@@ -239,6 +251,27 @@ void H2Connection::HandleEvents() {
       CapacityChanged();
     }
   }
+}
+
+bool H2Connection::StreamIdleTimedOut(Slot& slot) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < slot.last_activity + options_.idle_timeout) {
+    return false;
+  }
+  // Not the stream's fault: the rate limiter holds the reader back, or the sinks of other
+  // streams hold the connection window shut (the peer may not send). Count again from now.
+  if (throttled_ || codec_.connection_receive_window() < kMinUsableWindow) {
+    slot.last_activity = now;
+    return false;
+  }
+  // The peer is alive when it sent something (other streams' bytes, a PING's answer) well after
+  // this stream went quiet. If not, the whole connection is silent: the watchdog's PING decides
+  // whether it is dead; look again in half an idle period.
+  if (last_received_ <= slot.last_activity + options_.idle_timeout / 2) {
+    slot.recheck_at = now + options_.idle_timeout / 2;
+    return false;
+  }
+  return true;
 }
 
 void H2Connection::Notify(Slot& slot) {
@@ -363,6 +396,8 @@ Task<Result<ResponseHead>> H2Connection::RoundTrip(const Request& request,
       if (!delivered) {
         co_return tl::unexpected(delivered.error());
       }
+      // Time the sink took is not the peer's silence.
+      slot.last_activity = std::chrono::steady_clock::now();
       continue;
     }
     if (slot.ended && head) {
@@ -376,13 +411,22 @@ Task<Result<ResponseHead>> H2Connection::RoundTrip(const Request& request,
       co_return tl::unexpected(*slot.error);
     }
     slot.notified = false;
-    slot.wake.expires_at(asio::steady_timer::time_point::max());
+    slot.wake.expires_at(std::max(slot.last_activity + options_.idle_timeout, slot.recheck_at));
     ++waiting_;
     auto [ec] = co_await slot.wake.async_wait(use_task);
     --waiting_;
-    if (!slot.notified) {
-      co_return Fail(ec ? ec : std::error_code(asio::error::operation_aborted),
-                     "HTTP/2 stream cancelled");
+    if (slot.notified) {
+      continue;
+    }
+    if (ec) {
+      co_return Fail(ec, "HTTP/2 stream cancelled");
+    }
+    if (StreamIdleTimedOut(slot)) {
+      // The guard resets the stream (RST_STREAM CANCEL); the other streams go on.
+      co_return Fail(Errc::kTimeout,
+                     "HTTP/2 stream " + std::to_string(static_cast<int32_t>(id)) +
+                         " received nothing for " + internal::DurationText(options_.idle_timeout) +
+                         " while its connection was alive");
     }
   }
 }

@@ -35,6 +35,11 @@ struct H2ConnectionOptions {
   size_t max_streams = 100;  // our own cap on concurrent streams; the peer's may be lower; >= 1
   // Silence from the peer while a stream waits for it before a PING is sent, and again before
   // the connection fails with Errc::kTimeout when the PING is not answered. Default 30 s.
+  // Also the per-stream idle timeout: a stream that receives nothing for this long while the
+  // connection is alive (other streams flow, PINGs are answered) is reset (RST_STREAM CANCEL)
+  // and fails with Errc::kTimeout; the other streams go on. Silence that is not the peer's doing
+  // (the rate limiter, or the sinks of other streams holding the connection window shut) does
+  // not count. A stalled stream thus fails after between one and two idle timeouts.
   std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(30);
   size_t read_buffer_size = 64 * 1024;  // bytes read from the socket at a time
   // Asked before every socket read when not null; while the reader waits for it, the peer's
@@ -65,7 +70,8 @@ class H2Connection {
   // Errors: Errc::kRefusedStream (the connection takes no new streams, or the peer refused the
   // stream or excluded it by GOAWAY before sending a head: safe to retry elsewhere),
   // kStreamReset (reset by the peer), kProtocol, kDecompress, kTimeout (the connection's
-  // watchdog), kConnectionClosed, the sink's errors; system codes. Only this stream fails,
+  // watchdog, or this stream idle for `idle_timeout`), kConnectionClosed (also: the stream ended
+  // short of its content-length), the sink's errors; system codes. Only this stream fails,
   // unless the error is the connection's.
   // Cancellation: terminal or partial; this stream alone is reset (RST_STREAM CANCEL) and
   // operation_aborted returned; the other streams continue.
@@ -103,6 +109,9 @@ class H2Connection {
   void HandleEvents();
   void FailConnection(Error error);
   void Notify(Slot& slot);
+  // The wait of `slot` expired: true when its silence is the peer's and lasted idle_timeout;
+  // otherwise restarts its idle clock.
+  bool StreamIdleTimedOut(Slot& slot);
   void WakeWriter() { writer_wake_.cancel(); }
   void Forget(StreamId id, Slot& slot);
   void CapacityChanged();
@@ -118,7 +127,11 @@ class H2Connection {
   asio::steady_timer writer_wake_;  // cancelled when the codec has output
   asio::steady_timer watchdog_;
   asio::steady_timer throttle_;  // the reader's wait for the rate limiter; cancelled on close
-  std::chrono::steady_clock::time_point last_read_;
+  // Below this connection window the peer may not be able to send a useful frame: the streams'
+  // silence is then ours (one default-size DATA frame, RFC 9113 §4.2).
+  static constexpr size_t kMinUsableWindow = 16'384;
+  std::chrono::steady_clock::time_point last_read_;  // the watchdog moves it when it PINGs
+  std::chrono::steady_clock::time_point last_received_;  // the last byte read from the peer
   size_t waiting_ = 0;  // RoundTrips waiting for the peer (not for their sink)
   bool ping_outstanding_ = false;
   bool throttled_ = false;  // the reader waits for the rate limiter, not for the peer

@@ -1,5 +1,7 @@
 // Client over HTTPS + HTTP/2 against FaultServer (tests/support): what nginx cannot produce —
-// GOAWAY that refuses a stream, REFUSED_STREAM, RST_STREAM in the middle of a body.
+// GOAWAY that refuses a stream, REFUSED_STREAM, RST_STREAM in the middle of a body, a stream that
+// ends short of its content-length, a stream that stalls while its connection flows.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -114,6 +116,70 @@ TEST_F(ClientH2FaultTest, AResetInTheMiddleOfABodyFailsOnlyThatRequest) {
   EXPECT_EQ(b.sink.body(), "bee");
   EXPECT_EQ(client_->stats().connections_opened, 1u);
   EXPECT_EQ(client_->stats().requests, 2u);  // a reset after the head is not retried
+}
+
+TEST_F(ClientH2FaultTest, AStreamEndedShortOfItsContentLengthIsATransientEarlyClose) {
+  server_->AddFault("/a", Fault{.request = 1, .close_after_bytes = 30'000});
+  Fetched a;
+  Fetched b;
+  ASSERT_TRUE(testing::RunOn(io_, FetchBoth(client_.get(), Get("/a"), Get("/b"), &a, &b)));
+  ASSERT_FALSE(a.head.has_value());
+  EXPECT_EQ(a.head.error().code, make_error_code(Errc::kConnectionClosed))
+      << a.head.error().message();
+  EXPECT_NE(a.head.error().message().find("of the 100000 body bytes"), std::string::npos)
+      << a.head.error().message();
+  EXPECT_TRUE(IsTransient(a.head.error()));
+  EXPECT_EQ(a.sink.body(), std::string(30'000, 'a'));  // what arrived stays with the sink
+  ASSERT_TRUE(b.head.has_value()) << b.head.error().message();
+  EXPECT_EQ(b.sink.body(), "bee");
+  // Only that stream ended: the connection goes on and the next request reuses it.
+  StringSink again(1 << 20);
+  auto head = testing::RunOn(io_, client_->Fetch(Get("/a"), again));
+  ASSERT_TRUE(head.has_value()) << head.error().message();
+  EXPECT_EQ(again.body().size(), 100'000u);
+  EXPECT_EQ(client_->stats().connections_opened, 1u);
+  const auto records = server_->RequestsFor("/a");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].body_bytes_sent, 30'000u);
+  EXPECT_EQ(records[0].protocol, "h2");
+}
+
+TEST_F(ClientH2FaultTest, AStalledStreamTimesOutAloneWhileItsConnectionFlows) {
+  ClientOptions options;
+  options.ca_files = {ca_file_};
+  options.idle_timeout = std::chrono::milliseconds(300);
+  auto client = Client::Create(io_.get_executor(), options);
+  ASSERT_TRUE(client.has_value()) << client.error().message();
+  client_ = std::move(*client);
+  // /a sends 1,000 bytes, then nothing until the server stops; /slow flows for about 2 s on the
+  // same connection, far longer than the idle timeout.
+  server_->SetResource("/slow", {.body = std::string(40'000, 's')});
+  server_->AddFault("/a", Fault{.stall_after_bytes = 1'000});
+  server_->AddFault("/slow", Fault{.bytes_per_second = 20'000});
+  Fetched a;
+  Fetched slow;
+  ASSERT_TRUE(testing::RunOn(io_, FetchBoth(client_.get(), Get("/a"), Get("/slow"), &a, &slow)));
+  ASSERT_FALSE(a.head.has_value());
+  EXPECT_EQ(a.head.error().code, make_error_code(Errc::kTimeout)) << a.head.error().message();
+  EXPECT_NE(a.head.error().message().find("received nothing for 300 ms while its connection "
+                                          "was alive"),
+            std::string::npos)
+      << a.head.error().message();
+  EXPECT_TRUE(IsTransient(a.head.error()));
+  EXPECT_EQ(a.sink.body().size(), 1'000u);
+  ASSERT_TRUE(slow.head.has_value()) << slow.head.error().message();
+  EXPECT_EQ(slow.sink.body(), std::string(40'000, 's'));
+  EXPECT_EQ(client_->stats().connections_opened, 1u);
+
+  ASSERT_TRUE(server_->WaitForFinishedRequests(2, std::chrono::seconds(5)));
+  const auto a_records = server_->RequestsFor("/a");
+  const auto slow_records = server_->RequestsFor("/slow");
+  ASSERT_EQ(a_records.size(), 1u);
+  ASSERT_EQ(slow_records.size(), 1u);
+  // The client reset the stalled stream (RST_STREAM), on the connection /slow went on using.
+  EXPECT_EQ(a_records[0].outcome, "peer_closed");
+  EXPECT_EQ(slow_records[0].outcome, "complete");
+  EXPECT_EQ(a_records[0].connection_id, slow_records[0].connection_id);
 }
 
 }  // namespace

@@ -327,6 +327,48 @@ TEST(H2CodecTest, ResetEndsOnlyThatStream) {
   EXPECT_EQ(client.open_streams(), 0u);
 }
 
+TEST(H2CodecTest, EndStreamShortOfContentLengthIsATransientEarlyClose) {
+  H2Codec client;
+  ASSERT_TRUE(client.Submit(Get("https://example.test/short"), "ua"));
+  ASSERT_TRUE(client.Submit(Get("https://example.test/exact"), "ua"));
+  ASSERT_TRUE(client.Submit(Get("https://example.test/long"), "ua"));
+  ASSERT_TRUE(client.Submit(Get("https://example.test/empty"), "ua"));
+  H2ServerSession server;
+  ASSERT_TRUE(server.Feed(TakeOutput(client)));
+  // nghttp2's server sends what it is given: the content-length is not checked on its side.
+  server.Respond(1, 200, {{"content-length", "10"}}, "abcd");
+  server.Respond(3, 200, {{"content-length", "4"}}, "abcd");
+  server.Respond(5, 200, {{"content-length", "2"}}, "abcd");
+  server.Respond(7, 200, {{"content-length", "3"}}, "");
+  Collected collected;
+  Pump(client, server, collected);
+
+  ASSERT_TRUE(collected.streams[1].error.has_value());
+  EXPECT_EQ(collected.streams[1].error->code, make_error_code(Errc::kConnectionClosed))
+      << collected.streams[1].error->message();
+  EXPECT_EQ(collected.streams[1].error->detail,
+            "stream 1 ended (END_STREAM) after 4 of the 10 body bytes its content-length "
+            "announced");
+  EXPECT_TRUE(IsTransient(*collected.streams[1].error));
+  EXPECT_EQ(collected.streams[1].body, "abcd");
+  EXPECT_FALSE(collected.streams[1].ended);
+
+  EXPECT_TRUE(collected.streams[3].ended);
+  EXPECT_FALSE(collected.streams[3].error.has_value());
+  EXPECT_EQ(collected.streams[3].body, "abcd");
+
+  // More than announced is a protocol violation, not an early close.
+  ASSERT_TRUE(collected.streams[5].error.has_value());
+  EXPECT_EQ(collected.streams[5].error->code, make_error_code(Errc::kProtocol));
+  EXPECT_FALSE(IsTransient(*collected.streams[5].error));
+
+  // HEADERS with END_STREAM and a content-length above zero: no body at all.
+  ASSERT_TRUE(collected.streams[7].error.has_value());
+  EXPECT_EQ(collected.streams[7].error->code, make_error_code(Errc::kConnectionClosed));
+  EXPECT_TRUE(client.can_submit());
+  EXPECT_EQ(client.open_streams(), 0u);
+}
+
 TEST(H2CodecTest, LocalResetSendsCancelAndLaterDataIsConsumedSilently) {
   H2CodecOptions options;
   options.stream_window = 16 * 1024;

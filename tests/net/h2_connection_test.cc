@@ -353,7 +353,7 @@ TEST_F(H2ConnectionTest, ASilentPeerIsPingedThenTimedOut) {
   EXPECT_FALSE(connection_->is_open());
 }
 
-TEST_F(H2ConnectionTest, APeerThatAnswersPingsIsNotTimedOut) {
+TEST_F(H2ConnectionTest, AStreamSilentWhileThePeerAnswersPingsIsResetNotTheConnection) {
   Serve([](const ServerRequest& request, int) {
     H2Reply reply;
     reply.kind = request.fields.at(":path") == "/hang" ? H2Reply::Kind::kHang
@@ -363,15 +363,29 @@ TEST_F(H2ConnectionTest, APeerThatAnswersPingsIsNotTimedOut) {
   });
   H2ConnectionOptions options;
   options.idle_timeout = 50ms;
-  deadline_ = 400ms;
+  deadline_ = 5s;
   std::vector<Exchange> exchanges(1);
   exchanges[0].request = Get("/hang");
   ASSERT_TRUE(RunAll(exchanges, options).has_value());
   ASSERT_FALSE(exchanges[0].head.has_value());
-  // The request deadline ended it, not the watchdog: the peer kept answering PINGs.
-  EXPECT_EQ(exchanges[0].head.error().detail, "no result within 400 ms");
-  EXPECT_GE(server_->pings(), 2);
+  // The per-stream idle timeout ended it, not the request deadline nor the watchdog: the peer
+  // answered the PING, so the connection is alive and only the stream is given up.
+  EXPECT_EQ(exchanges[0].head.error().code, make_error_code(Errc::kTimeout))
+      << exchanges[0].head.error().message();
+  EXPECT_NE(exchanges[0].head.error().detail.find("received nothing for 50 ms while its "
+                                                  "connection was alive"),
+            std::string::npos)
+      << exchanges[0].head.error().detail;
+  EXPECT_GE(server_->pings(), 1);
   EXPECT_TRUE(connection_->is_open());
+  // The same connection still works, and the server saw our RST_STREAM (frames arrive in order).
+  Exchange next;
+  next.request = Get("/ok");
+  auto head = testing::RunOn(io_, connection_->RoundTrip(next.request, "ua", next.sink));
+  ASSERT_TRUE(head.has_value()) << head.error().message();
+  EXPECT_EQ(next.sink.body(), "ok");
+  EXPECT_EQ(server_->rst_streams(), 1);
+  EXPECT_EQ(server_->connections(), 1);
 }
 
 TEST_F(H2ConnectionTest, APeerClosingTheConnectionFailsEveryStream) {
