@@ -306,16 +306,17 @@ class Downloader::FileSink final : public net::BodySink {
 };
 
 Downloader::Downloader(Upstream& upstream, store::Tree& tree, asio::thread_pool& disk,
-                       DownloaderOptions options)
+                       DownloaderOptions options, Retrier* retrier)
     : upstream_(upstream),
       tree_(tree),
       disk_(disk),
       options_(std::move(options)),
-      budget_(options_.retry_budget) {
-  if (!options_.random) {
-    options_.random = net::MakeRandomSource();
-  }
-}
+      own_retrier_(retrier != nullptr
+                       ? nullptr
+                       : std::make_unique<Retrier>(RetryOptions{options_.max_retry_after,
+                                                                options_.retry_budget,
+                                                                options_.random})),
+      retrier_(retrier != nullptr ? *retrier : *own_retrier_) {}
 
 net::Task<Result<DownloadedFile>> Downloader::Download(DownloadJob job) {
   Transfer transfer(std::move(job));
@@ -405,44 +406,21 @@ net::Task<Result<DownloadedFile>> Downloader::Download(DownloadJob job) {
 
     // A transient failure: wait and try again, if this file, the server and the run allow it.
     Error error = std::move(*outcome.error);
-    error.transient = true;
     ++transient_failures;
-    if (outcome.retry_after) {
-      // The server asked every client to wait: hold back this run's other requests to it too.
-      const auto until = std::chrono::steady_clock::now() +
-                         std::min<std::chrono::seconds>(*outcome.retry_after,
-                                                        options_.max_retry_after);
-      auto& paused = paused_until_[j.url.origin()];
-      paused = std::max(paused, until);
-    }
-    if (transient_failures >= options_.attempts) {
-      error.detail += fmt::format(" (after {} attempts)", transient_failures);
-      co_return tl::make_unexpected(std::move(error));
-    }
-    if (outcome.retry_after && *outcome.retry_after > options_.max_retry_after) {
-      error.detail += fmt::format(
-          " (the server asks to wait {} s, more than max_retry_after {} s; next run)",
-          outcome.retry_after->count(), options_.max_retry_after.count());
-      co_return tl::make_unexpected(std::move(error));
-    }
-    if (!budget_.TryConsume()) {
-      ++stats_.budget_exhausted;
-      error.detail += fmt::format(" (the run's retry budget of {} is spent; next run)",
-                                  budget_.limit());
+    const uint64_t exhausted_before = retrier_.stats().budget_exhausted;
+    const auto wait = retrier_.NextWait(
+        error, transient_failures,
+        RetryRule{options_.attempts, net::BackoffPolicy{options_.backoff, options_.max_backoff}},
+        j.url.origin(), outcome.retry_after);
+    if (!wait) {
+      stats_.budget_exhausted += retrier_.stats().budget_exhausted - exhausted_before;
       co_return tl::make_unexpected(std::move(error));
     }
     ++stats_.retries;
-    const std::chrono::milliseconds wait =
-        outcome.retry_after
-            ? std::chrono::milliseconds(*outcome.retry_after)
-            : net::FullJitterDelay(net::BackoffPolicy{options_.backoff, options_.max_backoff},
-                                   transient_failures - 1, options_.random());
     Log()->warn("download retry project={} file={} attempt={} wait_ms={} on_disk={} reason=\"{}\"",
-                j.project, j.filename, transient_failures, wait.count(), transfer.bytes,
+                j.project, j.filename, transient_failures, wait->count(), transfer.bytes,
                 error.detail);
-    co_await net::SleepFor(wait);
-    auto state = co_await asio::this_coro::cancellation_state;
-    if (state.cancelled() != asio::cancellation_type::none) {
+    if (!co_await Retrier::Sleep(*wait)) {
       co_return tl::make_unexpected(FromNet(
           net::Error{asio::error::operation_aborted, "GET " + j.url.str() + ": retry wait"},
           j.project, j.filename));
@@ -534,19 +512,10 @@ net::Task<Downloader::Outcome> Downloader::Attempt(Transfer& transfer) {
     transfer.resumed_bytes = transfer.bytes;
     co_return co_await Finish(transfer);
   }
-  if (auto paused = paused_until_.find(job.url.origin()); paused != paused_until_.end()) {
-    const auto now = std::chrono::steady_clock::now();
-    if (paused->second > now) {
-      co_await net::SleepFor(paused->second - now);
-      auto state = co_await asio::this_coro::cancellation_state;
-      if (state.cancelled() != asio::cancellation_type::none) {
-        co_return failed(Outcome::Kind::kCancelled,
-                         FromNet(net::Error{asio::error::operation_aborted,
-                                            "GET " + job.url.str() + ": waiting for Retry-After"}));
-      }
-    } else {
-      paused_until_.erase(paused);
-    }
+  if (!co_await retrier_.AwaitOrigin(job.url.origin())) {
+    co_return failed(Outcome::Kind::kCancelled,
+                     FromNet(net::Error{asio::error::operation_aborted,
+                                        "GET " + job.url.str() + ": waiting for Retry-After"}));
   }
   std::optional<FileRange> range;
   if (transfer.bytes > 0) {
@@ -605,13 +574,10 @@ net::Task<Downloader::Outcome> Downloader::Attempt(Transfer& transfer) {
     if (IsCancelledError(error)) {
       co_return failed(Outcome::Kind::kCancelled, std::move(error));
     }
-    // A body that broke off after a good head is worth resuming whatever the transport said:
-    // over HTTP/2 a stream ended short of its content-length is a PROTOCOL_ERROR, where
-    // HTTP/1.1 reports an early close. The digest still judges every byte.
-    const bool broke_off = (status == 200 || status == 206) &&
-                           error.code == make_error_code(net::Errc::kProtocol);
-    co_return failed(error.transient || broke_off ? Outcome::Kind::kTransient
-                                                  : Outcome::Kind::kFailed,
+    // A body that broke off (an early close over HTTP/1.1, a stream ended short of its
+    // content-length over HTTP/2, a reset, a timeout) is transient: the next attempt resumes it
+    // and the digest still judges every byte. A protocol violation is not retried.
+    co_return failed(error.transient ? Outcome::Kind::kTransient : Outcome::Kind::kFailed,
                      std::move(error));
   }
   if (job.size && transfer.bytes < *job.size) {

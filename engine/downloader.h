@@ -25,10 +25,10 @@
 // or refused, GOAWAY before processing, a body that broke off after a 200 or 206 head for any
 // transport reason, HTTP 408, 429, 500, 502, 503, 504) are retried up to
 // `attempts` times per file, after a wait drawn with full jitter from an exponential backoff, or
-// the Retry-After of a 429 or 503; each retry takes one from the run's retry budget. A Retry-After
-// also pauses every later request of this Downloader to that origin until it has passed (capped
-// at `max_retry_after`), so the other files of the run do not hammer a server that asked for a
-// pause. Permanent
+// the Retry-After of a 429 or 503; each retry takes one from the run's retry budget (a Retrier,
+// engine/retrier.h, which the run shares with its page fetches). A Retry-After also pauses every
+// later request of the run to that origin until it has passed (capped at `max_retry_after`), so
+// the other files and pages do not hammer a server that asked for a pause. Permanent
 // failures (404, 410 and other statuses, a size that contradicts the page) are not retried. A hash
 // mismatch discards the partial and retries from zero once; a second one fails the file. A
 // cancelled download is never retried. Every failure is returned; the caller defers the project.
@@ -39,13 +39,14 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 
 #include "engine/error.h"
 #include "engine/planner.h"
+#include "engine/retrier.h"
 #include "engine/upstream.h"
 #include "net/asio.h"
 #include "net/retry_policy.h"
@@ -108,8 +109,11 @@ struct DownloaderStats {
 
 class Downloader {
  public:
+  // `retrier`: the run's, shared with its page fetches (one budget, one set of pauses); when
+  // null, the Downloader makes its own from `options` (max_retry_after, retry_budget, random).
+  // Lifetime: `retrier` outlives the Downloader.
   Downloader(Upstream& upstream, store::Tree& tree, asio::thread_pool& disk,
-             DownloaderOptions options = {});
+             DownloaderOptions options = {}, Retrier* retrier = nullptr);
 
   // Fetches `job.url` into `job.dest`.
   // Errors: Errc::kFileFetch (status or transport, detail has the URL; `transient` when a later
@@ -133,11 +137,10 @@ class Downloader {
   store::Tree& tree_;
   asio::thread_pool& disk_;
   DownloaderOptions options_;
-  net::RetryBudget budget_;
+  std::unique_ptr<Retrier> own_retrier_;  // when none was given
+  Retrier& retrier_;
   DownloaderStats stats_;
   std::set<std::string> active_;  // keys of the resumable partials open now
-  // Origins that asked for a pause (Retry-After), and until when.
-  std::map<std::string, std::chrono::steady_clock::time_point> paused_until_;
 };
 
 }  // namespace cistern::engine

@@ -5,7 +5,9 @@
 //   "numpy: numpy-2.1.0-cp312-cp312-manylinux_2_17_x86_64.whl: GET https://...: connection reset"
 // instead of a bare "connection reset".
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -45,6 +47,8 @@ struct Error {
   std::string file;     // file name, empty when not about one file
   std::string detail;   // what happened, with the URL or path
   bool transient = false;  // worth retrying later in this run (reset, timeout, 429, 5xx)
+  // The server's Retry-After on a 429 or 503, when it sent a valid one (see engine/retrier.h).
+  std::optional<std::chrono::seconds> retry_after{};
 
   // "project: file: detail", leaving out the parts that are empty.
   std::string Message() const;

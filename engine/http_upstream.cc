@@ -1,11 +1,13 @@
 #include "engine/http_upstream.h"
 
 #include <charconv>
+#include <chrono>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "net/byte_range.h"
+#include "net/retry_policy.h"
 
 namespace cistern::engine {
 namespace {
@@ -54,7 +56,12 @@ Result<void> CheckJsonResponse(const net::ResponseHead& head, Errc code, std::st
   if (head.status != 200) {
     Error error = MakeError(
         code, fmt::format("GET {}: HTTP {} {}", head.url.str(), head.status, head.reason));
-    error.transient = head.status == 429 || head.status >= 500;
+    error.transient = net::IsRetryableStatus(head.status);
+    if (net::HonoursRetryAfter(head.status)) {
+      if (auto value = head.headers.Get("Retry-After")) {
+        error.retry_after = net::ParseRetryAfter(*value, std::chrono::system_clock::now());
+      }
+    }
     return tl::make_unexpected(std::move(error));
   }
   const std::string type = MediaType(head);

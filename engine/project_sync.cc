@@ -42,6 +42,7 @@ ProjectSync::ProjectSync(const ProjectSyncContext& context)
     : options_(context.options),
       upstream_(&context.upstream),
       downloader_(&context.downloader),
+      retrier_(&context.retrier),
       tree_(&context.tree),
       db_(&context.db),
       disk_(context.disk),
@@ -53,36 +54,29 @@ ProjectSync::ProjectSync(const ProjectSyncContext& context)
       control_(context.control) {}
 
 net::Task<Result<FetchedPage>> ProjectSync::FetchFreshPage(const ProjectToSync& candidate) {
-  std::chrono::milliseconds backoff = options_.page_backoff;
-  for (int attempt = 1;; ++attempt) {
-    auto page = co_await upstream_->FetchProject(candidate.name);
-    std::optional<Error> problem;
-    if (!page) {
-      if (!page.error().transient) {
-        co_return page;
-      }
-      problem = page.error();
-    } else if (page->found && candidate.serial && page->serial() &&
-               *page->serial() < *candidate.serial) {
+  // Retried like a file (engine/retrier.h): transient failures (resets, timeouts, 408, 429, 5xx)
+  // and a stale CDN copy, with backoff and jitter or the server's Retry-After, from the run's
+  // budget. 404 and 410 are a value (`found == false`), never retried.
+  const RetryRule rule{options_.page_attempts,
+                       net::BackoffPolicy{options_.page_backoff, options_.download.max_backoff}};
+  auto fetch = [this, &candidate] { return upstream_->FetchProject(candidate.name); };
+  auto judge = [&candidate](const FetchedPage& page) -> std::optional<Error> {
+    if (page.found && candidate.serial && page.serial() && *page.serial() < *candidate.serial) {
       // §1.8: a page older than the index promised is a stale CDN copy: never write it.
-      problem = MakeError(Errc::kStalePage,
-                          fmt::format("page serial {} is older than the index's {} (stale cache); "
-                                      "will retry next run",
-                                      *page->serial(), *candidate.serial),
-                          candidate.name.str());
-    } else {
-      co_return page;
+      return MakeError(Errc::kStalePage,
+                       fmt::format("page serial {} is older than the index's {} (stale cache); "
+                                   "will retry next run",
+                                   *page.serial(), *candidate.serial),
+                       candidate.name.str());
     }
-    auto state = co_await asio::this_coro::cancellation_state;
-    if (attempt >= options_.page_attempts || StopRequested() ||
-        state.cancelled() != asio::cancellation_type::none) {
-      co_return tl::make_unexpected(std::move(*problem));
-    }
-    Log()->warn("page retry project={} attempt={} reason=\"{}\"", candidate.name.str(), attempt,
-                problem->detail);
-    co_await net::SleepFor(backoff);
-    backoff *= 2;
-  }
+    return std::nullopt;
+  };
+  auto stop = [this] { return StopRequested(); };
+  std::string what = "page project=" + candidate.name.str();
+  std::string origin = upstream_->index_url().origin();
+  co_return co_await retrier_->Run<FetchedPage>(std::move(what), std::move(origin), rule,
+                                                std::move(fetch), std::move(judge),
+                                                std::move(stop));
 }
 
 net::Task<void> ProjectSync::SyncProject(const ProjectToSync& candidate) {

@@ -20,6 +20,7 @@
 #include "engine/planner.h"
 #include "engine/pypi/project_name.h"
 #include "engine/render/root_index.h"
+#include "engine/retrier.h"
 #include "engine/sync_run.h"
 #include "engine/upstream.h"
 #include "net/asio.h"
@@ -47,6 +48,7 @@ struct ProjectSyncContext {
   const SyncOptions& options;
   Upstream& upstream;
   Downloader& downloader;
+  Retrier& retrier;  // the run's: page fetches share the downloads' budget and pauses
   store::Tree& tree;
   store::MetadataDb& db;
   asio::thread_pool& disk;
@@ -102,6 +104,7 @@ class ProjectSync {
   const SyncOptions& options_;
   Upstream* upstream_;
   Downloader* downloader_;
+  Retrier* retrier_;
   store::Tree* tree_;
   store::MetadataDb* db_;
   asio::thread_pool& disk_;

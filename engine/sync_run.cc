@@ -81,6 +81,7 @@ class SyncRun {
   std::unique_ptr<store::MetadataDb> db_;
   std::unique_ptr<net::Client> client_;
   std::unique_ptr<Upstream> upstream_;
+  std::unique_ptr<Retrier> retrier_;  // the run's retry budget and pauses, for every fetch
   std::unique_ptr<Downloader> downloader_;
   std::unique_ptr<GroupSync> durable_;
   std::unique_ptr<ProjectSync> projects_;
@@ -286,6 +287,8 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   }
   client_ = std::move(*client);
   upstream_ = std::make_unique<HttpUpstream>(*client_, *index_url);
+  retrier_ = std::make_unique<Retrier>(RetryOptions{
+      options_.download.max_retry_after, options_.download.retry_budget, options_.download.random});
 
   // The database opens (RocksDB recovery, a few fsyncs) while the index is fetched.
   std::optional<Result<void>> database;
@@ -295,7 +298,16 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
     if (open_mirror) {
       group.Spawn(OpenDatabaseInto(&database));
     }
-    root = co_await upstream_->FetchRoot();
+    // Retried like a page: transient failures and 429/503 with Retry-After, from the run's budget.
+    const RetryRule rule{options_.page_attempts,
+                         net::BackoffPolicy{options_.page_backoff, options_.download.max_backoff}};
+    auto fetch = [this] { return upstream_->FetchRoot(); };
+    auto judge = [](const FetchedRoot&) { return std::optional<Error>(); };
+    auto stop = [this] { return StopRequested(); };
+    std::string what = "index url=" + upstream_->index_url().str();
+    std::string origin = upstream_->index_url().origin();
+    root = co_await retrier_->Run<FetchedRoot>(std::move(what), std::move(origin), rule,
+                                               std::move(fetch), std::move(judge), std::move(stop));
     co_await group.Wait();
   }
   if (database && !*database) {
@@ -326,18 +338,20 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
       report_.would_delete.push_back(gone.name);
     }
     report_.net = client_->stats();
+    report_.retries = retrier_->stats();
     report_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
     co_return std::move(report_);
   }
 
   report_.generation = static_cast<uint64_t>(generation_);
   progress_.projects_total = diff->candidates.size() + diff->gone.size();
-  downloader_ = std::make_unique<Downloader>(*upstream_, *tree_, disk_, options_.download);
+  downloader_ =
+      std::make_unique<Downloader>(*upstream_, *tree_, disk_, options_.download, retrier_.get());
   durable_ = std::make_unique<GroupSync>(co_await asio::this_coro::executor, disk_,
                                          [this] { return tree_->Sync(); });
   projects_ = std::make_unique<ProjectSync>(ProjectSyncContext{
-      options_, *upstream_, *downloader_, *tree_, *db_, disk_, *durable_, generation_, progress_,
-      report_, root_changes_, control_});
+      options_, *upstream_, *downloader_, *retrier_, *tree_, *db_, disk_, *durable_, generation_,
+      progress_, report_, root_changes_, control_});
   {
     net::TaskGroup workers(co_await asio::this_coro::executor);
     auto next = std::make_shared<size_t>(0);
@@ -361,6 +375,7 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   }
   client_->Shutdown();
   report_.net = client_->stats();
+  report_.retries = retrier_->stats();
   report_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   co_return std::move(report_);
 }

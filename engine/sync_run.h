@@ -18,6 +18,7 @@
 #include "engine/downloader.h"
 #include "engine/error.h"
 #include "engine/planner.h"
+#include "engine/retrier.h"
 #include "net/asio.h"
 #include "net/client.h"
 #include "store/tree.h"
@@ -38,8 +39,12 @@ struct SyncOptions {
   size_t downloads_per_project = 4;
   // Fetch and diff the index, report what would change, write nothing.
   bool dry_run = false;
-  // Attempts for a project page that is stale (older serial than the index promised) or failed
-  // transiently, and the first backoff between them (doubling). Then the project is deferred.
+  // Attempts for the index root and for a project page that is stale (older serial than the
+  // index promised) or failed transiently (reset, timeout, 408, 429, 5xx), and the base of the
+  // exponential backoff with full jitter between them (capped at download.max_backoff; a 429 or
+  // 503 waits its Retry-After instead, up to download.max_retry_after). Each retry takes one from
+  // the run's budget (download.retry_budget), shared with the files. Then the project is
+  // deferred (the root: the run fails with kUpstreamIndex).
   int page_attempts = 3;
   std::chrono::milliseconds page_backoff{1000};
   // Threads for blocking disk and database work.
@@ -95,6 +100,7 @@ struct SyncReport {
   size_t files_fetched = 0;
   uint64_t bytes_fetched = 0;
   DownloaderStats downloads;              // retries, resumed partials, restarts
+  RetryStats retries;  // every retry of the run: index, pages and files (one budget)
   size_t partials_removed = 0;            // resumable partials deleted (stale, or no longer wanted)
   size_t files_removed = 0;
   size_t projects_deleted = 0;            // gone from the index and confirmed gone (404/410)

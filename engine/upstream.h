@@ -50,6 +50,9 @@ class Upstream {
 
   // The index root. Errors: Errc::kUpstreamIndex for any status but 200, a wrong Content-Type
   // (an HTML error page, a captive portal) or a malformed body; net errors for transport.
+  // A status worth retrying (net::IsRetryableStatus) is `transient`, with the server's
+  // Retry-After of a 429 or 503 in `retry_after`; the same holds for FetchProject. Neither
+  // retries: the caller does (engine/retrier.h).
   virtual net::Task<Result<FetchedRoot>> FetchRoot() = 0;
 
   // One project's page. A 404 or 410 is `found == false`, not an error.

@@ -189,11 +189,20 @@ TEST_P(DownloaderTest, AShortBodyThenCloseResumes) {
   ASSERT_TRUE(server_->WaitForFinishedRequests(2, std::chrono::seconds(5)));
   const auto records = Records();
   ASSERT_EQ(records.size(), 2u);
+  // HTTP/1.1 closes the connection after a third of the body; HTTP/2 ends the stream
+  // (END_STREAM) short of its content-length: both are an early close, resumed with a Range
+  // for exactly the bytes that did not reach the disk.
+  EXPECT_EQ(records[0].body_bytes_sent, kSize / 3);
+  EXPECT_EQ(records[0].outcome, "closed");
   const auto start = RangeStart(records[1].range);
   ASSERT_TRUE(start.has_value()) << records[1].range;
   EXPECT_LE(*start, kSize / 3);
   EXPECT_GT(*start, 0u);
+  EXPECT_EQ(records[1].if_range, "\"v1\"");
+  EXPECT_EQ(records[1].status, 206);
   EXPECT_EQ(records[1].body_bytes_sent, kSize - *start);
+  EXPECT_EQ(file->resumed_bytes, *start);
+  EXPECT_EQ(downloader->stats().retries, 1u);
 }
 
 TEST_P(DownloaderTest, AChangedValidatorGivesTheWholeFileAgain) {

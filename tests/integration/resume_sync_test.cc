@@ -1,12 +1,17 @@
 // A whole sync (RunSync) against FaultServer serving a generated fake PyPI (generate.py's tree;
 // the pages are registered as resources, the files come from disk with nginx-style ETags): a
 // reset in the middle of a large file is resumed with a Range request in the same run, a file
-// deferred by one run is resumed by the next, and leftover partials are swept.
+// deferred by one run is resumed by the next, and leftover partials are swept. Page and index
+// fetches are retried like files: a 429's Retry-After is waited out, 503s are retried, and a page
+// that never recovers defers only its project, within the run's retry budget.
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -140,6 +145,80 @@ TEST_F(ResumeSyncTest, AFileDeferredByOneRunIsResumedByTheNext) {
   EXPECT_GE(second.downloads.bytes_resumed, on_disk);
   EXPECT_TRUE(ReadFile(mirror_ / "web" / big_) == ReadFile(tree_ / big_));
   EXPECT_TRUE(fs::is_empty(Incoming()));
+}
+
+constexpr std::string_view kChainPage = "/simple/chain-c/";
+
+size_t RequestsBetween(const std::vector<RequestRecord>& records,
+                       std::chrono::system_clock::time_point from,
+                       std::chrono::system_clock::time_point to) {
+  size_t count = 0;
+  for (const RequestRecord& record : records) {
+    count += record.time > from && record.time < to ? 1u : 0u;
+  }
+  return count;
+}
+
+TEST_F(ResumeSyncTest, APage429WithRetryAfterIsWaitedOutNotHammered) {
+  server_->AddFault(std::string(kChainPage),
+                    Fault{.request = 1, .status = 429, .headers = {{"retry-after", "2"}}});
+  const engine::SyncReport report = SyncOk(Options());
+  EXPECT_TRUE(report.deferred.empty());
+  EXPECT_TRUE(fs::exists(mirror_ / "web/simple/chain-c/index.v1_json"));
+
+  const auto records = server_->RequestsFor(kChainPage);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].status, 429);
+  EXPECT_EQ(records[1].status, 200);
+  EXPECT_GE(records[1].time - records[0].time, std::chrono::seconds(2));
+  EXPECT_GE(report.retries.retries, 1u);
+  // The pause holds back the run's other requests to that origin too. Requests already on their
+  // way when the 429 arrived may land just after it; none starts in the middle of the pause.
+  EXPECT_EQ(RequestsBetween(server_->Requests(), records[0].time + std::chrono::seconds(1),
+                            records[0].time + std::chrono::milliseconds(1900)),
+            0u);
+}
+
+TEST_F(ResumeSyncTest, APageThatAnswers503TwiceIsRetriedAndSynced) {
+  server_->AddFault(std::string(kChainPage), Fault{.request = 1, .status = 503});
+  server_->AddFault(std::string(kChainPage), Fault{.request = 2, .status = 503});
+  const engine::SyncReport report = SyncOk(Options());
+  EXPECT_TRUE(report.deferred.empty());
+  EXPECT_TRUE(fs::exists(mirror_ / "web/simple/chain-c/index.v1_json"));
+  const auto records = server_->RequestsFor(kChainPage);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[2].status, 200);
+  EXPECT_EQ(report.retries.retries, 2u);
+}
+
+TEST_F(ResumeSyncTest, APageThatAlways503sDefersOnlyItsProjectWithinTheRetryBudget) {
+  engine::SyncOptions options = Options();
+  options.page_attempts = 10;          // the budget, not the attempts, is what stops it
+  options.download.retry_budget = 2;
+  server_->AddFault(std::string(kChainPage), Fault{.status = 503});
+  const engine::SyncReport report = SyncOk(options);
+
+  ASSERT_EQ(DeferredProjects(report), std::set<std::string>{"chain-c"});
+  const std::string message = report.deferred[0].Message();
+  EXPECT_NE(message.find("chain-c"), std::string::npos) << message;
+  EXPECT_NE(message.find("HTTP 503"), std::string::npos) << message;
+  EXPECT_NE(message.find("retry budget of 2 is spent"), std::string::npos) << message;
+  EXPECT_EQ(server_->RequestsFor(kChainPage).size(), 3u) << "one request, then the 2 retries";
+  EXPECT_EQ(report.retries.retries, 2u);
+  EXPECT_EQ(report.retries.budget_exhausted, 1u);
+  EXPECT_FALSE(fs::exists(mirror_ / "web/simple/chain-c"));
+  // Every other project completes.
+  EXPECT_EQ(report.projects_synced + 1, report.projects_changed);
+  EXPECT_TRUE(fs::exists(mirror_ / "web/simple/foo-bar/index.v1_json"));
+  EXPECT_TRUE(fs::exists(mirror_ / "web" / big_));
+}
+
+TEST_F(ResumeSyncTest, TheIndexRootIsRetriedToo) {
+  server_->AddFault("/simple/", Fault{.request = 1, .status = 503});
+  const engine::SyncReport report = SyncOk(Options());
+  EXPECT_TRUE(report.deferred.empty());
+  EXPECT_EQ(server_->RequestsFor("/simple/").size(), 2u);
+  EXPECT_TRUE(fs::exists(mirror_ / "web/simple/index.html"));
 }
 
 }  // namespace
