@@ -485,6 +485,11 @@ Result<void> Tree::WriteResumableRecord(const PartialFile& file, std::string_vie
     return tl::unexpected(ErrnoError(EINVAL, "write a record for " + file.path_.string() +
                                                  ": not a resumable partial"));
   }
+  // The data first: a record that survives a power loss must not describe bytes (or an
+  // emptying) that did not (format.md, "fsync order").
+  if (impl_->options.fsync && ::fdatasync(file.fd_) != 0) {
+    return tl::unexpected(ErrnoError(errno, "fdatasync " + file.path_.string()));
+  }
   auto temp = CreatePartial();
   if (!temp) {
     return tl::unexpected(temp.error());

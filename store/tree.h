@@ -152,6 +152,9 @@ class Tree {
 
   // Replaces the record of the resumable partial `file` with `record`, atomically (a temporary,
   // then a rename; not fsynced: a record lost to a power loss only means starting from zero).
+  // With `TreeOptions::fsync`, the partial's data is fdatasynced first, so a record that
+  // survives a power loss never sits over bytes or an emptying of the file that did not: one
+  // fdatasync per record write (once per download that gets a 200; a 206 keeps the record).
   // Errors: system codes; EINVAL when `file` is not resumable.
   [[nodiscard]] Result<void> WriteResumableRecord(const PartialFile& file, std::string_view record);
 
