@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -82,7 +83,8 @@ class DownloaderTest : public ::testing::TestWithParam<FaultServerOptions::Alpn>
     server_->SetResource(std::string(kPath), Resource{.body = body_, .etag = "\"v1\""});
 
     net::ClientOptions client_options;
-    client_options.ca_files = {certificates->ca_file};
+    ca_file_ = certificates->ca_file;
+    client_options.ca_files = {ca_file_};
     client_options.idle_timeout = std::chrono::seconds(10);
     auto client = net::Client::Create(io_.get_executor(), client_options);
     ASSERT_TRUE(client.has_value()) << client.error().message();
@@ -142,6 +144,7 @@ class DownloaderTest : public ::testing::TestWithParam<FaultServerOptions::Alpn>
   std::vector<RequestRecord> Records() const { return server_->RequestsFor(kPath); }
 
   cistern::testing::TempDir temp_;
+  std::string ca_file_;
   std::unique_ptr<FaultServer> server_;
   std::string body_;
   asio::io_context io_{1};
@@ -419,6 +422,44 @@ TEST_P(DownloaderTest, AStreamResetMidBodyResumes) {
   ASSERT_TRUE(start.has_value()) << records[1].range;
   EXPECT_GT(*start, 0u);
   EXPECT_EQ(records[1].body_bytes_sent, kSize - *start);
+}
+
+TEST_P(DownloaderTest, AStalledBodyTimesOutAndResumes) {
+  // A client whose idle timeout is short: HTTP/2 resets the silent stream (the connection
+  // answers PINGs), HTTP/1.1 gives up on the silent connection. Both are Errc::kTimeout, retried.
+  client_->Shutdown();
+  net::ClientOptions client_options;
+  client_options.ca_files = {ca_file_};
+  client_options.idle_timeout = std::chrono::milliseconds(400);
+  auto client = net::Client::Create(io_.get_executor(), client_options);
+  ASSERT_TRUE(client.has_value()) << client.error().message();
+  client_ = std::move(*client);
+  upstream_ = std::make_unique<HttpUpstream>(*client_, *net::Url::Parse(server_->url("/simple/")));
+  server_->AddFault(std::string(kPath), Fault{.request = 1, .stall_after_bytes = kSize / 4});
+  auto downloader = NewRun();
+  auto file = Run(*downloader, Job());
+  ASSERT_TRUE(file.has_value()) << file.error().Message();
+  EXPECT_TRUE(Published() == body_);
+  EXPECT_EQ(downloader->stats().retries, 1u);
+  // The stalled HTTP/1.1 response never learns that the client left (it neither reads nor
+  // writes until the server stops), so only the second request is waited for.
+  auto records = Records();
+  for (int i = 0; i < 100 && (records.size() < 2 || records[1].outcome.empty()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    records = Records();
+  }
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].outcome, "complete");
+  EXPECT_EQ(records[0].body_bytes_sent, kSize / 4);
+  if (GetParam() != FaultServerOptions::Alpn::kHttp11Only) {
+    EXPECT_EQ(records[0].outcome, "peer_closed");  // our RST_STREAM; the server did not give up
+  }
+  const auto start = RangeStart(records[1].range);
+  ASSERT_TRUE(start.has_value()) << records[1].range;
+  EXPECT_EQ(*start, kSize / 4);
+  EXPECT_EQ(records[1].status, 206);
+  EXPECT_EQ(records[1].body_bytes_sent, kSize - kSize / 4);
+  EXPECT_EQ(file->resumed_bytes, kSize / 4);
 }
 
 TEST_P(DownloaderTest, ACancelledDownloadIsNotRetriedAndKeepsItsPartialForTheNextRun) {
