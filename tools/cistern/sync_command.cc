@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -151,6 +152,14 @@ void PrintSummary(const engine::SyncReport& report, bool dry_run) {
                 static_cast<unsigned long long>(downloads.retries),
                 static_cast<unsigned long long>(downloads.restarts),
                 downloads.budget_exhausted > 0 ? "; the retry budget ran out" : "");
+  }
+  // The run's other retries: the index root and project pages (one budget with the files).
+  const uint64_t page_retries = report.retries.retries - std::min(report.retries.retries,
+                                                                  downloads.retries);
+  const bool page_budget_out = report.retries.budget_exhausted > downloads.budget_exhausted;
+  if (page_retries > 0 || page_budget_out) {
+    std::printf("pages: %llu retries%s\n", static_cast<unsigned long long>(page_retries),
+                page_budget_out ? "; the retry budget ran out" : "");
   }
 }
 
