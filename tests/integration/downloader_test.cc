@@ -430,7 +430,7 @@ TEST_P(DownloaderTest, AStalledBodyTimesOutAndResumes) {
   // A client whose idle timeout is short: HTTP/2 resets the silent stream (the connection
   // answers PINGs), HTTP/1.1 gives up on the silent connection. Both are Errc::kTimeout, retried.
   upstream_.reset();
-  net::testing::CloseAndDrain(io_, client_);
+  cistern::testing::CloseAndDrain(io_, client_);
   net::ClientOptions client_options;
   client_options.ca_files = {ca_file_};
   client_options.idle_timeout = std::chrono::milliseconds(400);
