@@ -526,7 +526,7 @@ net::Task<Downloader::Outcome> Downloader::Attempt(Transfer& transfer) {
     }
   }
   FileSink sink(transfer, tree_, disk_, options_.write_batch_bytes, range);
-  auto head = co_await upstream_.FetchFile(job.url, sink, range);
+  auto head = co_await upstream_.FetchFile(job.url, sink, range, job.urgent);
   if (sink.restarted()) {
     ++stats_.restarts;
   }

@@ -64,6 +64,7 @@ struct DownloadJob {
   std::optional<store::Sha256Digest> sha256;  // nullopt: computed, not checked
   std::optional<ExpectedDigest> verify;       // a stronger declared digest, checked too
   std::optional<uint64_t> size;               // declared size, checked when present
+  bool urgent = false;  // small and needed to render the page (a .metadata): ahead of files
 };
 
 struct DownloadedFile {

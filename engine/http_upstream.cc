@@ -20,6 +20,7 @@ net::Request JsonRequest(net::Url url) {
   request.url = std::move(url);
   request.headers.Add("Accept", std::string(kJsonType));
   request.accept_gzip = true;
+  request.urgent = true;  // the index and project pages go ahead of package files
   return request;
 }
 
@@ -155,9 +156,11 @@ net::Task<Result<FetchedPage>> HttpUpstream::FetchProject(ProjectName name) {
 }
 
 net::Task<Result<net::ResponseHead>> HttpUpstream::FetchFile(net::Url url, net::BodySink& sink,
-                                                            std::optional<FileRange> range) {
+                                                            std::optional<FileRange> range,
+                                                            bool urgent) {
   net::Request request;
   request.url = std::move(url);
+  request.urgent = urgent;
   // Files are hashed byte for byte and served with Range: never ask for a transfer encoding.
   request.accept_gzip = false;
   if (range) {

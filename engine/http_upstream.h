@@ -33,7 +33,8 @@ class HttpUpstream final : public Upstream {
   net::Task<Result<FetchedRoot>> FetchRoot() override;
   net::Task<Result<FetchedPage>> FetchProject(ProjectName name) override;
   net::Task<Result<net::ResponseHead>> FetchFile(net::Url url, net::BodySink& sink,
-                                                std::optional<FileRange> range) override;
+                                                std::optional<FileRange> range,
+                                                bool urgent) override;
   const net::Url& index_url() const override { return index_url_; }
 
  private:

@@ -458,7 +458,7 @@ net::Task<void> ProjectSync::FetchOne(const ProjectToSync& candidate, const Plan
   DownloadJob job{name,           file.upstream.filename + ".metadata",
                   metadata.url,   metadata.path,
                   metadata.sha256, std::nullopt,
-                  std::nullopt};
+                  std::nullopt,   /*urgent=*/true};
   auto downloaded = co_await downloader_->Download(std::move(job));
   if (!downloaded) {
     if (IsLocal(downloaded.error())) {

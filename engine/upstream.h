@@ -62,9 +62,12 @@ class Upstream {
   // Streams a file into `sink`, or with `range` only its rest (the answer may still be a 200 with
   // the whole file, or a 416). The response head (any status) is returned; `sink.OnHead` decides
   // whether a non-200 body is consumed. The body is never transfer-encoded (no gzip).
+  // `urgent` (metadata files) waits for a connection ahead of other files (net::Request::urgent);
+  // the index and project pages always do.
   // Lifetime: `sink` must outlive the returned task.
   virtual net::Task<Result<net::ResponseHead>> FetchFile(net::Url url, net::BodySink& sink,
-                                                        std::optional<FileRange> range) = 0;
+                                                        std::optional<FileRange> range,
+                                                        bool urgent) = 0;
 
   // The index root URL, ending in '/'.
   virtual const net::Url& index_url() const = 0;

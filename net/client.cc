@@ -188,7 +188,7 @@ Task<Result<ResponseHead>> Client::Impl::FollowRedirects(Request request, BodySi
 Task<Result<ResponseHead>> Client::Impl::FetchOnce(const Request& request, BodySink& sink) {
   bool fresh = false;
   for (int attempt = 0;; ++attempt) {
-    auto lease = co_await pool.Acquire(request.url, fresh);
+    auto lease = co_await pool.Acquire(request.url, fresh, request.urgent);
     if (!lease) {
       co_return tl::unexpected(lease.error());
     }

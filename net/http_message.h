@@ -42,6 +42,10 @@ struct Request {
   HeaderList headers;
   // If true, sends "Accept-Encoding: gzip" and inflates a gzip body before the sink sees it.
   bool accept_gzip = true;
+  // Waits for a connection (or an HTTP/2 stream) of its origin ahead of every request that is
+  // not urgent, so index pages and metadata are not starved behind package files when the
+  // origin is at its connection or stream limit. Among urgent requests, first come first served.
+  bool urgent = false;
 };
 
 struct ResponseHead {

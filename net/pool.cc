@@ -12,6 +12,7 @@ struct Pool::Waiter {
   std::unique_ptr<Http1Connection> connection;  // handed over by Dispatch
   std::shared_ptr<H2Connection> h2;             // a stream of it, handed over by Dispatch
   bool may_dial = false;                        // a slot was reserved for it to dial
+  bool urgent = false;                          // queued ahead of waiters that are not
 };
 
 Pool::Lease::Lease(Pool* pool, std::string key, std::unique_ptr<Http1Connection> connection,
@@ -61,14 +62,16 @@ Pool::~Pool() {
   }
 }
 
-Task<Result<Pool::Lease>> Pool::Acquire(Url origin_url, bool fresh) {
+Task<Result<Pool::Lease>> Pool::Acquire(Url origin_url, bool fresh, bool urgent) {
   std::string key = origin_url.origin();
   Origin& origin = origins_[key];
   if (!origin.protocol_known && (!origin_url.is_https() || !options_.http2)) {
     origin.protocol_known = true;  // only TLS negotiates HTTP/2 here
   }
   std::optional<Lease> lease;
-  Next next = origin.waiters.empty() ? TryTake(key, origin, fresh, lease) : Next::kWait;
+  // Nobody this request must queue behind: take what is free now.
+  const bool first = origin.waiters.empty() || (urgent && !origin.waiters.front()->urgent);
+  Next next = first ? TryTake(key, origin, fresh, lease) : Next::kWait;
   if (next == Next::kLeased) {
     co_return std::move(*lease);
   }
@@ -77,8 +80,15 @@ Task<Result<Pool::Lease>> Pool::Acquire(Url origin_url, bool fresh) {
   }
   Waiter waiter(executor_);
   waiter.fresh = fresh;
-  origin.waiters.push_back(&waiter);
-  if (origin.waiters.size() == 1) {
+  waiter.urgent = urgent;
+  if (urgent) {
+    auto behind = std::find_if(origin.waiters.begin(), origin.waiters.end(),
+                               [](const Waiter* other) { return !other->urgent; });
+    origin.waiters.insert(behind, &waiter);
+  } else {
+    origin.waiters.push_back(&waiter);
+  }
+  if (origin.waiters.front() == &waiter) {
     Dispatch(key);  // nobody else will, if room appeared while nobody waited
   }
   if (!waiter.h2 && !waiter.connection && !waiter.may_dial) {

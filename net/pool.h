@@ -90,9 +90,10 @@ class Pool {
 
   // A connection to `origin`'s origin: a stream of an HTTP/2 connection with room, or an idle
   // HTTP/1.1 one, unless `fresh`; else a newly dialled one, waiting for room when the origin is
-  // at its limit.
+  // at its limit. Waiters are served in arrival order, except that an `urgent` one goes ahead of
+  // every waiter that is not.
   // Errors: the dialer's. Cancellation: supported while waiting and dialling.
-  Task<Result<Lease>> Acquire(Url origin, bool fresh);
+  Task<Result<Lease>> Acquire(Url origin, bool fresh, bool urgent = false);
 
   // Returns a lease: an HTTP/1.1 connection is kept idle (or handed to a waiter) when it is
   // reusable and the pool is not shut down, closed otherwise; an HTTP/2 stream slot is freed.

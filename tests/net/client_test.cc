@@ -312,6 +312,43 @@ TEST_F(ClientTest, RespectsTheConnectionLimitPerOrigin) {
   EXPECT_EQ(server_->request_heads().size(), 10u);
 }
 
+Task<Result<void>> FetchInOrder(Client* client, std::vector<Request> requests,
+                                std::vector<ParallelFetch>* out) {
+  TaskGroup group(co_await asio::this_coro::executor);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    group.Spawn(FetchInto(client, std::move(requests[i]), &(*out)[i]));
+  }
+  co_await group.Wait();
+  co_return Result<void>{};
+}
+
+TEST_F(ClientTest, AnUrgentRequestWaitsAheadOfTheOthersForABusyOrigin) {
+  // One connection: /slow holds it while three files, then a page, then a second page queue.
+  Serve([](const std::string& head, int, int) {
+    return Reply{Response(200, "ok"), {}, head.starts_with("GET /slow ") ? 200ms : 0ms};
+  });
+  MakeClient(Options([](ClientOptions& o) { o.max_connections_per_origin = 1; }));
+  std::vector<Request> requests;
+  for (const char* path : {"/slow", "/file-1", "/file-2", "/file-3", "/page-1", "/page-2"}) {
+    requests.push_back(Get(server_->url(path)));
+    requests.back().urgent = std::string_view(path).starts_with("/page");
+  }
+  std::vector<ParallelFetch> fetches(requests.size());
+  auto done = testing::RunOn(io_, FetchInOrder(client_.get(), std::move(requests), &fetches));
+  ASSERT_TRUE(done.has_value());
+  for (const ParallelFetch& fetch : fetches) {
+    ASSERT_TRUE(fetch.head.has_value()) << fetch.head.error().message();
+  }
+  std::vector<std::string> order;
+  for (const std::string& head : server_->request_heads()) {
+    order.push_back(head.substr(4, head.find(' ', 4) - 4));
+  }
+  // The pages go ahead of the files that queued before them, and keep their own order.
+  EXPECT_EQ(order, (std::vector<std::string>{"/slow", "/page-1", "/page-2", "/file-1", "/file-2",
+                                             "/file-3"}));
+  EXPECT_EQ(server_->connections(), 1);
+}
+
 TEST_F(ClientTest, SlowSinkDoesNotTripTheIdleTimeout) {
   std::string body(64, 'b');
   Serve([&body](const std::string&, int, int) { return Reply{Response(200, body)}; });
