@@ -330,6 +330,43 @@ TEST_F(MetadataDbTest, ReadOnlyOpenReadsBesideTheWriterAndCannotWrite) {
   EXPECT_FALSE((*reader)->Write(std::move(write)).has_value());
 }
 
+// Bytes in the database's write-ahead logs: what the next open has to replay.
+uint64_t LogBytes(const std::filesystem::path& dir) {
+  uint64_t bytes = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".log") {
+      bytes += entry.file_size();
+    }
+  }
+  return bytes;
+}
+
+TEST_F(MetadataDbTest, ClosingAfterALargeRunMovesTheLogIntoTablesAndASmallOneStaysInTheLog) {
+  const std::filesystem::path db_dir = dir_ / "state" / "db";
+  WriteBatch large;
+  for (int i = 0; i < 6000; ++i) {  // about 2 MiB of records: a big run's worth
+    large.PutFile(File("big", "packages/aa/bb/" + std::string(60, 'c') + "/big-" +
+                                  std::to_string(i) + ".tar.gz"));
+  }
+  ASSERT_TRUE(IsOk(db_->Write(std::move(large))));
+  ASSERT_GT(LogBytes(db_dir), 1u << 20);
+  db_.reset();
+  EXPECT_EQ(LogBytes(db_dir), 0u) << "the next open would replay the large run's log";
+
+  Reopen();
+  auto files = db_->ProjectFiles("big");
+  ASSERT_TRUE(IsOk(files));
+  EXPECT_EQ(files->size(), 6000u);
+
+  WriteBatch small;
+  small.PutMeta("generation", "2");
+  ASSERT_TRUE(IsOk(db_->Write(std::move(small))));
+  db_.reset();
+  EXPECT_GT(LogBytes(db_dir), 0u) << "a small run's log is replayed, not flushed at close";
+  Reopen();
+  EXPECT_EQ(*db_->GetMeta("generation"), std::optional<std::string>("2"));
+}
+
 TEST(MetadataDbReadOnlyTest, ReadOnlyOpenOfAMissingDatabaseIsNotFound) {
   TempDir dir;
   auto reader = MetadataDb::OpenReadOnly(dir.path() / "nothing-here");
