@@ -261,7 +261,10 @@ std::unique_ptr<NginxUpstream> NginxUpstream::Start(const NginxUpstreamOptions& 
   upstream->temp_dir_ = std::make_unique<TempDir>();
   const std::string workdir = upstream->temp_dir_->path().string();
 
-  std::vector<std::string> argv = {"python3", ServeScript(), "start", "--workdir", workdir};
+  // --owner-pid: if this test process dies without its TearDown (an abort), nginx follows it.
+  std::vector<std::string> argv = {"python3",   ServeScript(), "start",
+                                   "--workdir", workdir,       "--owner-pid",
+                                   std::to_string(::getpid())};
   if (!options.mirror_web.empty()) {
     argv.insert(argv.end(), {"--mirror-web", options.mirror_web});
   } else if (!options.tree.empty()) {

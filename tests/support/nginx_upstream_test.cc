@@ -10,7 +10,12 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -286,6 +291,47 @@ TEST_F(NginxUpstreamTest, ExtraConfAppliesToAServedTree) {
   EXPECT_EQ(response.status, 503) << response.error;
   EXPECT_EQ(response.headers["retry-after"], "7");
   EXPECT_EQ(Get(failing->https_url() + "/simple/zope-shim/", failing->ca_file()).status, 200);
+}
+
+// True once `pid` is gone or a zombie (an nginx master is reaped by init, not by us).
+bool ProcessGone(pid_t pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return paren == std::string::npos || stat.compare(paren, 3, ") Z") == 0;
+}
+
+TEST_F(NginxUpstreamTest, NginxStopsWhenItsOwnerDiesWithoutStoppingIt) {
+  // The owner: a child that would outlive the test, killed the way an aborting test dies.
+  const pid_t owner = ::fork();
+  ASSERT_GE(owner, 0);
+  if (owner == 0) {
+    ::execlp("sleep", "sleep", "60", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  TempDir dir;
+  CommandResult started = RunCommand(
+      {"python3", SourceDir() + "/tools/test_upstream/serve.py", "start", "--workdir",
+       (dir.path() / "w").string(), "--tree",
+       fs::path(upstream_->tree_dir()).parent_path().string(), "--owner-pid",
+       std::to_string(owner)});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const size_t at = started.out.find("\"pid\": ");
+  ASSERT_NE(at, std::string::npos) << started.out;
+  const pid_t nginx = static_cast<pid_t>(std::stol(started.out.substr(at + 7)));
+  ASSERT_FALSE(ProcessGone(nginx));
+
+  ::kill(owner, SIGKILL);
+  int status = 0;
+  ::waitpid(owner, &status, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!ProcessGone(nginx) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(ProcessGone(nginx)) << "nginx " << nginx << " outlived its owner";
+  if (!ProcessGone(nginx)) {
+    RunCommand({"python3", SourceDir() + "/tools/test_upstream/serve.py", "stop", "--workdir",
+                (dir.path() / "w").string()});
+  }
 }
 
 TEST(MirrorSiteTest, PipInstallsThroughShippedSiteOverHttps) {

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sstream>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -120,6 +121,8 @@ std::unique_ptr<TinyProxy> TinyProxy::Start(const TinyProxyOptions& options) {
     int null_in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     pid_t pid = ::fork();
     if (pid == 0) {
+      // Dies with the test process, even one that aborts before its TearDown.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       ::dup2(null_in, STDIN_FILENO);
       ::dup2(out, STDOUT_FILENO);
       ::dup2(out, STDERR_FILENO);

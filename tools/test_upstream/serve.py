@@ -2,7 +2,7 @@
 """Starts and stops a real nginx that serves a fake PyPI, or a cistern mirror, for tests.
 
     serve.py start --workdir W [--tree T | --profile P --seed N [--faults] [--projects N]]
-                   [--extra-conf FILE] [--mirror-web DIR]
+                   [--extra-conf FILE] [--mirror-web DIR] [--owner-pid PID]
     serve.py reload --workdir W [--tree T]
     serve.py stop --workdir W
 
@@ -10,6 +10,8 @@
 (HTTPS with HTTP/2, and plain HTTP/1.1), writes W/nginx.conf, starts nginx with W as its
 prefix, waits until both ports accept connections and prints one JSON line describing the
 server, also saved as W/server.json. `stop` ends that nginx by the PID in W/server.json.
+With --owner-pid, a detached `serve.py watch` stops that nginx once the owner has died (a test
+process that aborts never reaches its own `stop`).
 Only the Python standard library is used.
 """
 
@@ -34,6 +36,8 @@ NGINX_CONFIG_DIR = os.path.join(SOURCE_DIR, "config", "nginx")
 BIND_ATTEMPTS = 5
 READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
+WATCH_INTERVAL_S = 0.5
+WATCH_MAX_S = 12 * 3600.0  # a bound: no test runs this long
 
 # Fields tests rely on: the request line, status, body size, Accept, protocol (HTTP/2.0 for
 # h2) and the connection serial number, which counts connections.
@@ -365,6 +369,44 @@ def stop(args: argparse.Namespace) -> None:
     raise StartError(f"nginx {pid} did not exit after SIGKILL")
 
 
+def process_start_time(pid: int) -> Optional[str]:
+    """The start time of `pid` (field 22 of /proc/PID/stat), or None when it is gone or a zombie:
+    with it, a PID the kernel reused is not taken for the process it was."""
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            fields = stream.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return None
+    return None if fields[0] == "Z" else fields[19]
+
+
+def spawn_watch(workdir: str, owner_pid: int) -> None:
+    """Starts `serve.py watch` in its own session, detached from our stdout (a caller reads it to
+    EOF), so the nginx of `workdir` is stopped when `owner_pid` dies without stopping it."""
+    subprocess.Popen([sys.executable, os.path.abspath(__file__), "watch", "--workdir", workdir,
+                      "--owner-pid", str(owner_pid)],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def watch(args: argparse.Namespace) -> None:
+    """Implements `serve.py watch`: polls until the nginx of the workdir is gone (then exits) or
+    the owner is gone (then stops that nginx), for at most WATCH_MAX_S."""
+    workdir = os.path.abspath(args.workdir)
+    owner_started = process_start_time(args.owner_pid)
+    with open(os.path.join(workdir, "server.json")) as stream:
+        pid = int(json.load(stream)["pid"])
+    deadline = time.monotonic() + WATCH_MAX_S
+    while time.monotonic() < deadline:
+        if not process_alive(pid) or not is_our_nginx(pid, workdir):
+            return
+        if owner_started is None or process_start_time(args.owner_pid) != owner_started:
+            stop(args)
+            return
+        time.sleep(WATCH_INTERVAL_S)
+    stop(args)
+
+
 def reload(args: argparse.Namespace) -> None:
     """Implements `serve.py reload`: after a test changed the served tree, rewrites the serial
     and redirect maps from its root index and has nginx re-read them (SIGHUP), then waits until
@@ -419,8 +461,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                               help="generator size in MiB (large profile)")
     start_parser.add_argument("--faults", action="store_true", help="generate fault projects")
     start_parser.add_argument("--extra-conf", help="nginx directives included in both servers")
+    start_parser.add_argument("--owner-pid", type=int, default=0,
+                              help="stop nginx when this process dies (a test that aborts "
+                                   "never runs its own stop)")
     stop_parser = commands.add_parser("stop", help="stop the nginx of a workdir")
     stop_parser.add_argument("--workdir", required=True)
+    watch_parser = commands.add_parser(
+        "watch", help="stop the nginx of a workdir once --owner-pid is gone (start spawns it)")
+    watch_parser.add_argument("--workdir", required=True)
+    watch_parser.add_argument("--owner-pid", type=int, required=True)
     reload_parser = commands.add_parser(
         "reload", help="after changing the served tree: refresh serial headers and redirects")
     reload_parser.add_argument("--workdir", required=True)
@@ -438,6 +487,9 @@ def main(argv: list[str]) -> int:
         if args.command == "reload":
             reload(args)
             return 0
+        if args.command == "watch":
+            watch(args)
+            return 0
         description = start(args)
     except (StartError, OSError, subprocess.SubprocessError) as error:
         print(f"serve.py {args.command}: {error}", file=sys.stderr)
@@ -445,6 +497,8 @@ def main(argv: list[str]) -> int:
     line = json.dumps(description)
     with open(os.path.join(description["workdir"], "server.json"), "w") as stream:  # type: ignore[arg-type]
         stream.write(line + "\n")
+    if args.owner_pid:
+        spawn_watch(description["workdir"], args.owner_pid)  # type: ignore[arg-type]
     print(line, flush=True)
     return 0
 
