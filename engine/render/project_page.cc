@@ -11,6 +11,42 @@ constexpr std::string_view kApiVersion = "1.4";
 
 bool IsActive(const ProjectStatus& status) { return status.status == "active"; }
 
+// PEP 700's `upload-time`: "yyyy-mm-ddThh:mm:ss" with an optional fraction, then "Z". uv rejects a
+// whole page for a value it cannot parse (protocol §2.3: bandersnatch writes ""), so any other
+// value is left out, as an absent one is.
+bool IsUploadTime(std::string_view text) {
+  auto number = [&text](size_t at, size_t digits, int low, int high) {
+    if (at + digits > text.size()) {
+      return false;
+    }
+    int value = 0;
+    for (size_t i = at; i < at + digits; ++i) {
+      if (text[i] < '0' || text[i] > '9') {
+        return false;
+      }
+      value = value * 10 + (text[i] - '0');
+    }
+    return value >= low && value <= high;
+  };
+  auto is = [&text](size_t at, char c) { return at < text.size() && text[at] == c; };
+  if (!(number(0, 4, 0, 9999) && is(4, '-') && number(5, 2, 1, 12) && is(7, '-') &&
+        number(8, 2, 1, 31) && is(10, 'T') && number(11, 2, 0, 23) && is(13, ':') &&
+        number(14, 2, 0, 59) && is(16, ':') && number(17, 2, 0, 60))) {
+    return false;
+  }
+  size_t at = 19;
+  if (is(at, '.')) {
+    const size_t first = ++at;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') {
+      ++at;
+    }
+    if (at == first) {
+      return false;
+    }
+  }
+  return is(at, 'Z') && at + 1 == text.size();
+}
+
 }  // namespace
 
 std::string RenderProjectHtml(const MirrorProject& project) {
@@ -107,7 +143,7 @@ std::string RenderProjectJson(const MirrorProject& project) {
       AppendJsonString(out, *file.requires_python);
     }
     out += fmt::format(",\"size\":{}", file.size);
-    if (file.upload_time) {
+    if (file.upload_time && IsUploadTime(*file.upload_time)) {
       out += ",\"upload-time\":";
       AppendJsonString(out, *file.upload_time);
     }

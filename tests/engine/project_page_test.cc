@@ -1,6 +1,7 @@
 #include "engine/render/project_page.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -120,6 +121,36 @@ TEST(ProjectPageTest, ActiveProjectWithSerialRendersHtmlExactly) {
       RenderProjectJson(project),
       R"json({"meta":{"api-version":"1.4","_last-serial":123456},"name":"x","versions":["1.0"],"files":[{"filename":"x-1.0.tar.gz","url":"../../packages/ab/cd/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/x-1.0.tar.gz","hashes":{"sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},"size":1,"yanked":false}]}
 )json");
+}
+
+TEST(ProjectPageTest, AnUploadTimeOutsidePep700IsLeftOutOfTheJson) {
+  // uv rejects a whole page for an upload-time it cannot parse (bandersnatch writes ""): only
+  // "yyyy-mm-ddThh:mm:ss[.fraction]Z" is passed through.
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {"2024-11-06T22:37:10.868088Z", true},  {"2024-11-06T22:37:10Z", true},
+      {"2005-01-01T00:00:60.1Z", true},       {"", false},
+      {"2024-11-06 22:37:10Z", false},        {"2024-11-06T22:37:10", false},
+      {"2024-11-06T22:37:10+00:00", false},   {"2024-13-06T22:37:10Z", false},
+      {"2024-11-06T24:00:00Z", false},        {"2024-11-06T22:37:10.Z", false},
+      {"2024-11-06T22:37:10.5Zx", false},     {"24-11-06T22:37:10Z", false},
+      {"2024-11-0aT22:37:10Z", false},        {"2024-11-06T22:37:1Z", false}};
+  for (const auto& [upload_time, kept] : cases) {
+    MirrorProject project;
+    project.name = "x";
+    project.versions = {"1.0"};
+    project.files.push_back(MirrorFile{.filename = "x-1.0.tar.gz",
+                                       .href = "../../packages/x-1.0.tar.gz",
+                                       .sha256 = Digest('a'),
+                                       .size = 1,
+                                       .requires_python = std::nullopt,
+                                       .upload_time = upload_time,
+                                       .yanked = Yanked{},
+                                       .core_metadata = std::nullopt});
+    const std::string json = RenderProjectJson(project);
+    EXPECT_EQ(json.find("\"upload-time\":\"" + upload_time + "\"") != std::string::npos, kept)
+        << upload_time;
+    EXPECT_EQ(json.find("upload-time") != std::string::npos, kept) << upload_time;
+  }
 }
 
 TEST(ProjectPageTest, ProjectWithoutFilesRendersEmptyLists) {
