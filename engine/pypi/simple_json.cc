@@ -72,13 +72,41 @@ Parsed<std::optional<std::string>> NullableString(sj::value& value, std::string_
   return String(value, where).transform([](std::string s) { return std::optional(std::move(s)); });
 }
 
-Parsed<int64_t> Integer(sj::value& value, std::string_view where) {
-  int64_t number = 0;
-  if (auto error = value.get_int64().get(number)) {
-    return tl::make_unexpected(error == simdjson::INCORRECT_TYPE ? TypeFailure(where, "an integer")
-                                                                 : JsonFailure(error, where));
+Parsed<void> Validate(sj::value& value, std::string_view where, int depth = 0);
+
+// `_last-serial`, a server's private key (PEP 700 leaves `_` keys to the server): PyPI sends an
+// integer, bandersnatch 8 a string of digits (protocol §2.3). Any other value (null, a float,
+// other text) reads as unknown (nullopt) instead of failing the page; the JSON must still be
+// well formed.
+Parsed<std::optional<int64_t>> LastSerial(sj::value& value, std::string_view where) {
+  auto type = TypeOf(value, where);
+  if (!type) {
+    return tl::make_unexpected(type.error());
   }
-  return number;
+  int64_t number = 0;
+  if (*type == sj::json_type::number) {
+    if (auto error = value.get_int64().get(number)) {
+      if (error != simdjson::INCORRECT_TYPE && error != simdjson::NUMBER_OUT_OF_RANGE) {
+        return tl::make_unexpected(JsonFailure(error, where));
+      }
+      return std::optional<int64_t>();
+    }
+    return number >= 0 ? std::optional(number) : std::nullopt;
+  }
+  if (*type == sj::json_type::string) {
+    auto text = String(value, where);
+    if (!text) {
+      return tl::make_unexpected(text.error());
+    }
+    const char* end = text->data() + text->size();
+    auto [stop, error] = std::from_chars(text->data(), end, number);
+    const bool digits = !text->empty() && (*text)[0] != '-' && error == std::errc() && stop == end;
+    return digits ? std::optional(number) : std::nullopt;
+  }
+  if (auto valid = Validate(value, where); !valid) {
+    return tl::make_unexpected(valid.error());
+  }
+  return std::optional<int64_t>();
 }
 
 Parsed<uint64_t> Unsigned(sj::value& value, std::string_view where) {
@@ -180,8 +208,6 @@ Parsed<Yanked> ParseYanked(sj::value& value, std::string_view where) {
   return tl::make_unexpected(TypeFailure(where, "a boolean or a reason string"));
 }
 
-Parsed<void> Validate(sj::value& value, std::string_view where, int depth = 0);
-
 struct Meta {
   std::string api_version = "1.0";
   std::optional<int64_t> last_serial;
@@ -210,7 +236,7 @@ Parsed<Meta> ParseMeta(sj::value& value) {
       }
       meta.api_version = std::move(*version);
     } else if (key == "_last-serial") {
-      auto serial = Integer(field.value(), "meta._last-serial");
+      auto serial = LastSerial(field.value(), "meta._last-serial");
       if (!serial) {
         return tl::make_unexpected(serial.error());
       }
@@ -355,7 +381,7 @@ Parsed<IndexEntry> ParseIndexEntry(sj::value& value, size_t index) {
       return Into(entry.name, String(field, where + ".name"));
     }
     if (key == "_last-serial") {
-      return Into(entry.last_serial, Integer(field, where + "._last-serial"));
+      return Into(entry.last_serial, LastSerial(field, where + "._last-serial"));
     }
     return Validate(field, where);
   });
@@ -456,6 +482,17 @@ bool IsSupportedApiVersion(std::string_view version) noexcept {
     return false;
   }
   return value == 1;
+}
+
+bool IsNewerMinorApiVersion(std::string_view version) noexcept {
+  const auto dot = version.find('.');
+  if (!IsSupportedApiVersion(version) || dot == std::string_view::npos) {
+    return false;
+  }
+  const std::string_view minor = version.substr(dot + 1);
+  int value = 0;
+  const auto [end, error] = std::from_chars(minor.data(), minor.data() + minor.size(), value);
+  return error == std::errc() && end == minor.data() + minor.size() && value > 4;
 }
 
 struct SimpleJsonParser::Impl {

@@ -38,4 +38,8 @@ class SimpleJsonParser {
 // Checks an `api-version` string: "1.x" is accepted, another major is an error (PEP 629).
 [[nodiscard]] bool IsSupportedApiVersion(std::string_view version) noexcept;
 
+// True for "1.x" with x above 4, the newest minor version cistern knows: PEP 629 asks clients to
+// warn (the page is still read; keys it does not know are not mirrored).
+[[nodiscard]] bool IsNewerMinorApiVersion(std::string_view version) noexcept;
+
 }  // namespace cistern::engine

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -130,6 +131,32 @@ TEST(SimpleJsonTest, RootEntryWithoutSerialHasNone) {
   ASSERT_EQ(root->projects.size(), 1u);
   EXPECT_EQ(root->projects[0].name, "Frob");
   EXPECT_EQ(root->projects[0].last_serial, std::nullopt);
+}
+
+TEST(SimpleJsonTest, LastSerialAsAStringOfDigitsIsReadAndAnyOtherValueIsUnknown) {
+  // bandersnatch 8 writes "_last-serial" as a string in its pages (protocol §2.3); it is a
+  // server's private key, so an odd value makes the serial unknown, not the page broken.
+  const std::vector<std::pair<std::string, std::optional<int64_t>>> cases = {
+      {"123", 123},         {"\"123\"", 123},      {"\"\"", std::nullopt},
+      {"null", std::nullopt}, {"\"12a\"", std::nullopt}, {"\"-5\"", std::nullopt},
+      {"-5", std::nullopt},  {"1.5", std::nullopt},  {"[1]", std::nullopt},
+      {"{\"a\":1}", std::nullopt}, {"99999999999999999999999", std::nullopt}};
+  for (const auto& [json, expected] : cases) {
+    auto page = ParseProject(
+        R"({"meta":{"api-version":"1.1","_last-serial":)" + json +
+        R"(},"name":"x","versions":[],"files":[]})");
+    ASSERT_TRUE(IsOk(page)) << json;
+    EXPECT_EQ(page->last_serial, expected) << json;
+    auto root = ParseRoot(R"({"meta":{"api-version":"1.0","_last-serial":)" + json +
+                          R"(},"projects":[{"name":"a","_last-serial":)" + json + "}]}");
+    ASSERT_TRUE(IsOk(root)) << json;
+    EXPECT_EQ(root->last_serial, expected) << json;
+    ASSERT_EQ(root->projects.size(), 1u);
+    EXPECT_EQ(root->projects[0].last_serial, expected) << json;
+  }
+  // Still JSON: a malformed value fails the page.
+  EXPECT_FALSE(ParseProject(R"({"meta":{"api-version":"1.1","_last-serial":[1,}},"name":"x","versions":[],"files":[]})")
+                   .has_value());
 }
 
 TEST(SimpleJsonTest, MissingApiVersionMeansOnePointZero) {
@@ -382,6 +409,17 @@ TEST(SimpleJsonTest, IsSupportedApiVersionReadsTheMajorOnly) {
   EXPECT_FALSE(IsSupportedApiVersion(".1"));
   EXPECT_FALSE(IsSupportedApiVersion("v1.0"));
   EXPECT_FALSE(IsSupportedApiVersion("+1.0"));
+}
+
+TEST(SimpleJsonTest, IsNewerMinorApiVersionIsAboveOnePointFourOnly) {
+  EXPECT_TRUE(IsNewerMinorApiVersion("1.5"));
+  EXPECT_TRUE(IsNewerMinorApiVersion("1.10"));
+  EXPECT_FALSE(IsNewerMinorApiVersion("1.4"));
+  EXPECT_FALSE(IsNewerMinorApiVersion("1.0"));
+  EXPECT_FALSE(IsNewerMinorApiVersion("1"));
+  EXPECT_FALSE(IsNewerMinorApiVersion("2.5"));
+  EXPECT_FALSE(IsNewerMinorApiVersion("1.x"));
+  EXPECT_FALSE(IsNewerMinorApiVersion("1.5a"));
 }
 
 TEST(SimpleJsonTest, FileWithoutARequiredKeyIsRejectedWithItsIndex) {

@@ -198,11 +198,14 @@ TEST_F(CliTest, MissingConfigFileIsAUsageErrorNamingIt) {
 
 TEST_F(CliTest, PlainHttpUpstreamWithoutAllowHttpIsAUsageErrorNamingAllowHttp) {
   const fs::path mirror = dir_.path() / "mirror";
-  CommandResult result = Run({"sync", "--mirror", mirror.string(), "--upstream",
-                              "http://127.0.0.1:" + std::to_string(ClosedPort()) + "/simple/"});
-  EXPECT_EQ(result.exit_code, 2) << Describe(result);
-  EXPECT_THAT(result.err, HasSubstr("allow_http"));
-  EXPECT_FALSE(fs::exists(mirror)) << "a usage error must change nothing";
+  for (const char* scheme : {"http", "HTTP", "Http"}) {  // schemes are case-insensitive
+    CommandResult result =
+        Run({"sync", "--mirror", mirror.string(), "--upstream",
+             std::string(scheme) + "://127.0.0.1:" + std::to_string(ClosedPort()) + "/simple/"});
+    EXPECT_EQ(result.exit_code, 2) << Describe(result);
+    EXPECT_THAT(result.err, HasSubstr("allow_http"));
+    EXPECT_FALSE(fs::exists(mirror)) << "a usage error must change nothing";
+  }
 }
 
 TEST_F(CliTest, UnwritableMirrorIsALocalIoErrorNamingThePath) {

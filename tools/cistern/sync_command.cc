@@ -14,6 +14,7 @@
 
 #include "engine/sync_run.h"
 #include "net/asio.h"
+#include "net/url.h"
 #include "tools/cistern/exit_code.h"
 #include "tools/cistern/progress.h"
 #include "tools/cistern/version.h"
@@ -188,7 +189,9 @@ int RunSyncCommand(const Config& config, const SyncFlags& flags, bool quiet) {
     log->error("no mirror directory: pass --mirror DIR or set [mirror] path in cistern.toml");
     return kExitUsage;
   }
-  if (options.upstream.starts_with("http://") && !config.allow_http) {
+  // The scheme as the client will read it (case-insensitive: "HTTP://" is plain http too).
+  const auto upstream_url = net::Url::Parse(options.upstream);
+  if (upstream_url && !upstream_url->is_https() && !config.allow_http) {
     log->error(
         "upstream {} is plain http://: set [mirror] allow_http = true in cistern.toml to allow it",
         options.upstream);
