@@ -320,6 +320,11 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
   }
   report_.upstream_serial =
       (*root)->index.last_serial ? (*root)->index.last_serial : (*root)->header_serial;
+  if (IsNewerMinorApiVersion((*root)->index.api_version)) {
+    Log()->warn("index url={} declares api-version {}; cistern reads it as 1.4 and does not mirror "
+                "what later versions added (PEP 629)",
+                upstream_->index_url().str(), (*root)->index.api_version);
+  }
 
   auto diff = co_await OnDisk([this, &root] { return DiffIndex((*root)->index); });
   if (!diff) {
@@ -550,8 +555,11 @@ net::Task<Result<void>> SyncRun::FinishRun() {
   if (!previous) {
     co_return tl::make_unexpected(FromStore(previous.error()));
   }
+  // A run limited to some projects did not look at the others; a stale copy of the index can
+  // announce a lower serial than the one already reached, which is never given back (§4).
   report_.serial = ParseMetaInt(*previous);
-  if (report_.deferred.empty() && !report_.interrupted && report_.upstream_serial) {
+  if (report_.deferred.empty() && !report_.interrupted && options_.projects.empty() &&
+      report_.upstream_serial && (!report_.serial || *report_.upstream_serial > *report_.serial)) {
     report_.serial = report_.upstream_serial;
   }
   if (auto root = co_await WriteRoot(); !root) {

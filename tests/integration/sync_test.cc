@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "engine/pypi/simple_json.h"
@@ -234,6 +235,9 @@ TEST_F(SyncTest, ProjectArgumentsLimitTheRunToThoseProjects) {
     }
   }
   EXPECT_EQ(dirs, (std::set<std::string>{"chain-a", "foo-bar"}));
+  EXPECT_EQ(report.serial, std::nullopt)
+      << "a run limited to some projects does not claim the upstream serial";
+  EXPECT_EQ(SyncOk(Options(mirror, *upstream_)).serial, manifest_->serial);
 }
 
 TEST_F(SyncTest, DryRunReportsEveryProjectAndWritesNothing) {
@@ -360,6 +364,32 @@ TEST(SyncStaleTest, APageOlderThanTheIndexPromisedIsRetriedThenDeferred) {
     page_requests += line.find("\"GET /simple/chain-c/ ") != std::string::npos ? 1u : 0u;
   }
   EXPECT_EQ(page_requests, 3u) << "page_attempts (3), then deferred";
+}
+
+TEST(SyncStaleTest, AnIndexWithALowerSerialNeverTakesTheMirrorsSerialBack) {
+  // A stale CDN copy of the index (§1.8) announces an older global serial: the mirror keeps the
+  // serial it reached, in its state and in its own root page (§4: never regress a serial).
+  auto root = [](int serial) {
+    return fmt::format(R"(location = /simple/ {{
+        default_type application/vnd.pypi.simple.v1+json;
+        return 200 '{{"meta": {{"api-version": "1.4", "_last-serial": {}}}, "projects": [
+          {{"name": "Foo_Bar", "_last-serial": 1}}, {{"name": "chain-c", "_last-serial": 1}}]}}'; }})",
+                       serial);
+  };
+  TempDir temp;
+  const fs::path mirror = temp.path() / "mirror";
+  auto fresh = UpstreamWithRoot(root(5));
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_EQ(SyncOk(Options(mirror, *fresh)).serial, 5);
+  fresh.reset();
+  auto stale = UpstreamWithRoot(root(3));
+  ASSERT_NE(stale, nullptr);
+  const engine::SyncReport report = SyncOk(Options(mirror, *stale));
+  EXPECT_EQ(report.upstream_serial, 3);
+  EXPECT_EQ(report.serial, 5);
+  EXPECT_NE(ReadFile(mirror / "web/simple/index.v1_json").find(R"("api-version":"1.4","_last-serial":5})"),
+            std::string::npos)
+      << ReadFile(mirror / "web/simple/index.v1_json");
 }
 
 TEST(SyncFaultsTest, BadProjectsAreDeferredOrRejectedAndAllOthersComplete) {
