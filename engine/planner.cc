@@ -18,10 +18,12 @@ namespace {
 constexpr std::array<std::string_view, 6> kByStrength = {"sha512", "sha384", "sha256",
                                                          "sha224", "sha1",   "md5"};
 
-std::optional<ExpectedDigest> StrongestOtherThanSha256(
-    const std::map<std::string, std::string>& hashes) {
+// The digest checked besides sha256: a stronger declared one, or, when the page declares no
+// sha256 (other indexes), the strongest it declares at all, even md5 (integrity only).
+std::optional<ExpectedDigest> ExtraDigest(const std::map<std::string, std::string>& hashes) {
+  const bool has_sha256 = hashes.contains("sha256");
   for (std::string_view algorithm : kByStrength) {
-    if (algorithm == "sha256") {
+    if (algorithm == "sha256" && has_sha256) {
       return std::nullopt;  // sha256 is checked anyway; weaker ones add nothing
     }
     if (auto it = hashes.find(std::string(algorithm)); it != hashes.end()) {
@@ -29,6 +31,22 @@ std::optional<ExpectedDigest> StrongestOtherThanSha256(
     }
   }
   return std::nullopt;
+}
+
+// An upstream URL as pip reads it: raw spaces and non-ASCII bytes, which some indexes leave
+// unencoded, are percent-encoded (§1.0); control characters stay and are rejected by the parse.
+std::string EncodeLoose(std::string_view url) {
+  std::string out;
+  out.reserve(url.size());
+  for (char c : url) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == ' ' || byte >= 0x80) {
+      out += fmt::format("%{:02X}", byte);
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 RejectedFile Reject(const ProjectName& name, const UpstreamFile& file, Error error) {
@@ -64,7 +82,7 @@ ProjectPlan PlanProject(const ProjectName& name, const ProjectPage& page, const 
       plan.rejected.push_back(Reject(name, file, valid.error()));
       continue;
     }
-    auto url = page_url.Resolve(file.url);
+    auto url = page_url.Resolve(EncodeLoose(file.url));
     if (!url) {
       plan.rejected.push_back(Reject(
           name, file,
@@ -98,11 +116,13 @@ ProjectPlan PlanProject(const ProjectName& name, const ProjectPage& page, const 
                         .url = std::move(*url),
                         .path = std::move(*path),
                         .sha256 = sha256,
-                        .verify = StrongestOtherThanSha256(file.hashes),
+                        .verify = ExtraDigest(file.hashes),
                         .stored = false,
                         .metadata = std::nullopt};
+    // Without a declared sha256 the recorded file at this path stands: the path is the upstream's
+    // content address (PyPI's layout; other layouts need a sha256, see MirrorPathFor).
     if (auto it = stored_by_path.find(planned.path.str()); it != stored_by_path.end()) {
-      planned.stored = sha256.has_value() && it->second->sha256 == *sha256;
+      planned.stored = !sha256 || it->second->sha256 == *sha256;
     }
 
     if (file.core_metadata.available) {
@@ -119,7 +139,7 @@ ProjectPlan PlanProject(const ProjectName& name, const ProjectPage& page, const 
                                  .sha256 = metadata_sha256,
                                  .stored = false};
         if (auto it = stored_by_path.find(metadata.path.str()); it != stored_by_path.end()) {
-          metadata.stored = metadata_sha256.has_value() && it->second->sha256 == *metadata_sha256;
+          metadata.stored = !metadata_sha256 || it->second->sha256 == *metadata_sha256;
         }
         listed.insert(metadata.path.str());
         planned.metadata = std::move(metadata);

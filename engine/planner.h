@@ -47,8 +47,9 @@ struct PlannedFile {
   net::Url url;                                  // absolute
   store::RelativePath path;                      // where it lives in the mirror
   std::optional<store::Sha256Digest> sha256;     // declared sha256; nullopt: compute while fetching
-  std::optional<ExpectedDigest> verify;          // the strongest declared digest other than sha256
-  bool stored = false;                           // the database records it with this digest
+  std::optional<ExpectedDigest> verify;          // a stronger declared digest; without sha256,
+                                                 // the strongest declared (even md5)
+  bool stored = false;                           // recorded with this sha256 (any, if undeclared)
   std::optional<PlannedMetadata> metadata;
 };
 

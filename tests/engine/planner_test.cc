@@ -289,6 +289,50 @@ TEST_F(PlannerTest, Sha512WithoutSha256KeepsThePypiPathAndComputesSha256) {
   EXPECT_EQ(plan.files[0].verify->algorithm, "sha512");
 }
 
+TEST_F(PlannerTest, RawSpacesAndNonAsciiInAFileUrlArePercentEncodedAsPipDoes) {
+  // Some indexes leave them unencoded (§1.0); a control character is still refused.
+  ProjectPage page = Page();
+  page.files[1] = File("na\xc3\xafve pkg-1.0.tar.gz", PypiUrl(kDirB, "na\xc3\xafve pkg-1.0.tar.gz"),
+                       kShaB);
+  page.files.push_back(File("tab-1.0.tar.gz", PypiUrl(kDirB, "tab\t-1.0.tar.gz"), kShaB));
+  const ProjectPlan plan = Plan(page);
+  ASSERT_EQ(plan.files.size(), 2u);
+  EXPECT_EQ(plan.files[1].url.str(), PypiUrl(kDirB, "na%C3%AFve%20pkg-1.0.tar.gz"));
+  EXPECT_EQ(plan.files[1].path.str(), PypiPath(kDirB, "na\xc3\xafve pkg-1.0.tar.gz"));
+  ASSERT_EQ(plan.rejected.size(), 1u);
+  EXPECT_EQ(plan.rejected[0].filename, "tab-1.0.tar.gz");
+}
+
+TEST_F(PlannerTest, WithoutSha256TheStrongestDeclaredDigestIsVerifiedEvenAWeakOne) {
+  // §2.6: verify against the strongest upstream hash offered; md5 or sha1 is better than none.
+  ProjectPage page = Page();
+  page.files[0].hashes = {{"md5", "0cc175b9c0f1b6a831c399e269772661"}};
+  page.files[1].hashes = {{"md5", "0cc175b9c0f1b6a831c399e269772661"},
+                          {"sha1", "86f7e437faa5a7fce15d1ddcb9eaeaea377667b8"}};
+  const ProjectPlan plan = Plan(page);
+  ASSERT_EQ(plan.files.size(), 2u);
+  ASSERT_TRUE(plan.files[0].verify.has_value());
+  EXPECT_EQ(plan.files[0].verify->algorithm, "md5");
+  ASSERT_TRUE(plan.files[1].verify.has_value());
+  EXPECT_EQ(plan.files[1].verify->algorithm, "sha1");
+  EXPECT_EQ(plan.files[1].sha256, std::nullopt);
+}
+
+TEST_F(PlannerTest, ARecordedFileWithoutADeclaredSha256IsStoredNotFetchedAgain) {
+  // The path is the upstream's content address: a recorded file there is the same file.
+  ProjectPage page = Page();
+  page.files[0].hashes = {{"md5", "0cc175b9c0f1b6a831c399e269772661"}};
+  page.files[0].core_metadata = CoreMetadata{true, {}};
+  const ProjectPlan plan =
+      Plan(page, {Record(PypiPath(kDirA, "example_pkg-1.0-py3-none-any.whl"), kShaB),
+                  Record(PypiPath(kDirA, "example_pkg-1.0-py3-none-any.whl.metadata"), kShaMeta)});
+  ASSERT_EQ(plan.files.size(), 2u);
+  EXPECT_TRUE(plan.files[0].stored);
+  ASSERT_TRUE(plan.files[0].metadata.has_value());
+  EXPECT_TRUE(plan.files[0].metadata->stored);
+  EXPECT_TRUE(plan.remove.empty());
+}
+
 TEST_F(PlannerTest, MetadataIsPlannedOnlyWhenCoreMetadataIsTruthy) {
   ProjectPage page = Page();
   page.files[0].core_metadata = CoreMetadata{true, {{"sha256", std::string(kShaMeta)}}};
