@@ -1,8 +1,12 @@
 #include "engine/downloader.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <new>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -23,6 +27,8 @@ namespace {
 constexpr int kMaxRangeRestarts = 2;
 // Bytes read at a time when re-hashing a partial found on disk.
 constexpr size_t kRehashChunk = size_t{1} << 20;
+// Write buffers kept for later downloads: more than the downloads a run has in flight.
+constexpr size_t kMaxSpareBuffers = 64;
 
 // A hashlib-named digest other than SHA-256 (sha512, sha384, ...), through OpenSSL.
 class OtherDigest {
@@ -131,15 +137,99 @@ struct Downloader::Outcome {
   bool discard = false;
 };
 
+// Bytes waiting for the disk, in storage aligned for O_DIRECT (store::kDirectAlignment), reused
+// from one batch to the next and, through Downloader::spare_buffers_, from one download to the next.
+class Downloader::Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Buffer&& other) noexcept
+      : data_(std::move(other.data_)),
+        size_(std::exchange(other.size_, 0)),
+        capacity_(std::exchange(other.capacity_, 0)) {}
+  Buffer& operator=(Buffer&& other) noexcept {
+    data_ = std::move(other.data_);
+    size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
+    return *this;
+  }
+
+  void Append(std::span<const uint8_t> bytes) {
+    if (size_ + bytes.size() > capacity_) {
+      Reserve(std::max(capacity_ * 2, size_ + bytes.size()));
+    }
+    std::memcpy(data_.get() + size_, bytes.data(), bytes.size());
+    size_ += bytes.size();
+  }
+
+  void Reserve(size_t capacity) {
+    if (capacity <= capacity_) {
+      return;
+    }
+    capacity = (capacity + store::kDirectAlignment - 1) / store::kDirectAlignment *
+               store::kDirectAlignment;
+    std::unique_ptr<uint8_t, Free> grown(
+        static_cast<uint8_t*>(std::aligned_alloc(store::kDirectAlignment, capacity)));
+    if (!grown) {
+      throw std::bad_alloc();
+    }
+    if (size_ > 0) {
+      std::memcpy(grown.get(), data_.get(), size_);
+    }
+    data_ = std::move(grown);
+    capacity_ = capacity;
+  }
+
+  std::span<const uint8_t> bytes() const { return {data_.get(), size_}; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  void Clear() { size_ = 0; }
+
+  // Keeps the last `count` bytes, moved to the front.
+  void KeepLast(size_t count) {
+    if (count > 0) {
+      std::memmove(data_.get(), data_.get() + size_ - count, count);
+    }
+    size_ = count;
+  }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
 // Receives one response: checks its head against the request and the job, hashes the body,
 // batches it and writes batches to the partial on the disk pool.
 class Downloader::FileSink final : public net::BodySink {
  public:
   FileSink(Transfer& transfer, store::Tree& tree, asio::thread_pool& disk, size_t batch_bytes,
-           const std::optional<FileRange>& range)
-      : t_(transfer), tree_(tree), disk_(disk), batch_bytes_(batch_bytes), range_(range) {
-    buffer_.reserve(batch_bytes_);
+           const std::optional<FileRange>& range, std::vector<Buffer>& spare)
+      : t_(transfer),
+        tree_(tree),
+        disk_(disk),
+        // Whole blocks, so a full batch leaves nothing behind (Flush).
+        batch_bytes_(std::max<size_t>(batch_bytes / store::kDirectAlignment, 1) *
+                     store::kDirectAlignment),
+        range_(range),
+        spare_(spare) {
+    if (!spare_.empty()) {
+      buffer_ = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    buffer_.Reserve(batch_bytes_);
   }
+  ~FileSink() override {
+    if (spare_.size() < kMaxSpareBuffers) {
+      buffer_.Clear();
+      spare_.push_back(std::move(buffer_));
+    }
+  }
+  FileSink(const FileSink&) = delete;
+  FileSink& operator=(const FileSink&) = delete;
 
   net::Result<void> OnHead(const net::ResponseHead& head) override {
     status_ = head.status;
@@ -199,9 +289,16 @@ class Downloader::FileSink final : public net::BodySink {
       t_.other->Update(bytes);
     }
     t_.bytes += bytes.size();
-    buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
-    if (buffer_.size() >= batch_bytes_) {
-      auto flushed = co_await Flush();
+    // In batches of exactly batch_bytes_ (whole blocks): an HTTP/2 stream can hand over up to its
+    // window (1 MiB) at once, and the buffer never grows past one batch.
+    while (!bytes.empty()) {
+      const size_t take = std::min(bytes.size(), batch_bytes_ - buffer_.size());
+      buffer_.Append(bytes.first(take));
+      bytes = bytes.subspan(take);
+      if (buffer_.size() < batch_bytes_) {
+        break;
+      }
+      auto flushed = co_await Flush(/*final=*/false);
       if (!flushed) {
         local_error_ = flushed.error();
         co_return Abort(flushed.error().detail);
@@ -214,15 +311,17 @@ class Downloader::FileSink final : public net::BodySink {
   }
 
   // Applies what is pending (emptying the partial, writing its record) and writes the buffer,
-  // creating a temporary partial on first use. Afterwards the file holds exactly `t_.bytes` bytes.
-  net::Task<store::Result<void>> Flush() {
+  // creating a temporary partial on first use. Afterwards the file holds exactly `t_.bytes` bytes
+  // when `final`; before the end of the body, whole blocks only (store::kDirectAlignment), so each
+  // write can go O_DIRECT: the rest waits in the buffer for the next batch.
+  net::Task<store::Result<void>> Flush(bool final = true) {
     if (buffer_.empty() && !t_.truncate_pending && !t_.record_pending) {
       co_return store::Result<void>{};
     }
-    std::vector<uint8_t> batch;
-    batch.swap(buffer_);
-    buffer_.reserve(batch_bytes_);
-    co_return co_await net::Offload(disk_, [this, &batch]() -> store::Result<void> {
+    // OnData awaits this, so the buffer does not change while the disk pool writes from it.
+    const size_t keep = final ? 0 : buffer_.size() % store::kDirectAlignment;
+    const std::span<const uint8_t> batch = buffer_.bytes().first(buffer_.size() - keep);
+    auto flushed = co_await net::Offload(disk_, [this, batch]() -> store::Result<void> {
       if (!t_.file) {
         auto partial = tree_.CreatePartial();
         if (!partial) {
@@ -246,6 +345,9 @@ class Downloader::FileSink final : public net::BodySink {
       t_.record_pending = false;
       return batch.empty() ? store::Result<void>{} : t_.file->Write(batch);
     });
+    // After a failure the batch is dropped, as the bytes written are unknown (the transfer ends).
+    buffer_.KeepLast(flushed ? keep : 0);
+    co_return flushed;
   }
 
   int status() const { return status_; }
@@ -296,7 +398,8 @@ class Downloader::FileSink final : public net::BodySink {
   asio::thread_pool& disk_;
   size_t batch_bytes_;
   const std::optional<FileRange>& range_;
-  std::vector<uint8_t> buffer_;
+  Buffer buffer_;
+  std::vector<Buffer>& spare_;
   int status_ = 0;
   bool size_mismatch_ = false;
   bool restarted_ = false;
@@ -317,6 +420,8 @@ Downloader::Downloader(Upstream& upstream, store::Tree& tree, asio::thread_pool&
                                                                 options_.retry_budget,
                                                                 options_.random})),
       retrier_(retrier != nullptr ? *retrier : *own_retrier_) {}
+
+Downloader::~Downloader() = default;
 
 net::Task<Result<DownloadedFile>> Downloader::Download(DownloadJob job) {
   Transfer transfer(std::move(job));
@@ -525,7 +630,7 @@ net::Task<Downloader::Outcome> Downloader::Attempt(Transfer& transfer) {
       transfer.Restart();  // nothing to resume safely: the next bytes start the file again
     }
   }
-  FileSink sink(transfer, tree_, disk_, options_.write_batch_bytes, range);
+  FileSink sink(transfer, tree_, disk_, options_.write_batch_bytes, range, spare_buffers_);
   auto head = co_await upstream_.FetchFile(job.url, sink, range, job.urgent);
   if (sink.restarted()) {
     ++stats_.restarts;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <dirent.h>
 #include <map>
 #include <fcntl.h>
@@ -134,7 +135,9 @@ PartialFile::PartialFile(PartialFile&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       path_(std::exchange(other.path_, fs::path())),
       record_path_(std::exchange(other.record_path_, fs::path())),
-      size_(std::exchange(other.size_, 0)) {}
+      size_(std::exchange(other.size_, 0)),
+      direct_allowed_(std::exchange(other.direct_allowed_, false)),
+      direct_on_(std::exchange(other.direct_on_, false)) {}
 
 PartialFile& PartialFile::operator=(PartialFile&& other) noexcept {
   if (this != &other) {
@@ -143,6 +146,8 @@ PartialFile& PartialFile::operator=(PartialFile&& other) noexcept {
     path_ = std::exchange(other.path_, fs::path());
     record_path_ = std::exchange(other.record_path_, fs::path());
     size_ = std::exchange(other.size_, 0);
+    direct_allowed_ = std::exchange(other.direct_allowed_, false);
+    direct_on_ = std::exchange(other.direct_on_, false);
   }
   return *this;
 }
@@ -183,6 +188,9 @@ Result<size_t> PartialFile::ReadAt(uint64_t offset, std::span<uint8_t> out) cons
   if (fd_ < 0) {
     return tl::unexpected(ErrnoError(EBADF, "read a closed partial file"));
   }
+  if (!SetDirect(false)) {  // O_DIRECT would require aligned reads as well
+    return tl::unexpected(ErrnoError(errno, "clear O_DIRECT on " + path_.string()));
+  }
   while (true) {
     const ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
     if (n >= 0) {
@@ -194,10 +202,52 @@ Result<size_t> PartialFile::ReadAt(uint64_t offset, std::span<uint8_t> out) cons
   }
 }
 
+bool PartialFile::SetDirect(bool on) const {
+  if (direct_on_ == on) {
+    return true;
+  }
+  const int flags = ::fcntl(fd_, F_GETFL);
+  if (flags < 0 || ::fcntl(fd_, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) != 0) {
+    return false;
+  }
+  direct_on_ = on;
+  return true;
+}
+
 Result<void> PartialFile::Write(std::span<const uint8_t> bytes) {
   if (fd_ < 0) {
     return tl::unexpected(ErrnoError(EBADF, "write to a closed partial file"));
   }
+  const size_t blocks = bytes.size() - bytes.size() % kDirectAlignment;
+  const bool aligned = reinterpret_cast<uintptr_t>(bytes.data()) % kDirectAlignment == 0 &&
+                       size_ % kDirectAlignment == 0;
+  if (direct_allowed_ && aligned && blocks > 0) {
+    if (!SetDirect(true)) {
+      direct_allowed_ = false;  // tmpfs and others refuse O_DIRECT
+    } else {
+      const uint64_t before = size_;
+      Result<void> written = WriteAll(bytes.first(blocks));
+      bytes = bytes.subspan(static_cast<size_t>(size_ - before));
+      if (!written) {
+        // EINVAL: the filesystem takes the flag but not the write (a block size above
+        // kDirectAlignment): what is left goes buffered, from here on.
+        if (written.error().code != std::errc::invalid_argument) {
+          return written;
+        }
+        direct_allowed_ = false;
+      }
+    }
+  }
+  if (bytes.empty()) {
+    return {};
+  }
+  if (!SetDirect(false)) {
+    return tl::unexpected(ErrnoError(errno, "clear O_DIRECT on " + path_.string()));
+  }
+  return WriteAll(bytes);
+}
+
+Result<void> PartialFile::WriteAll(std::span<const uint8_t> bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0) {
@@ -385,7 +435,7 @@ Result<PartialFile> Tree::CreatePartial() {
     const int fd = ::openat(impl_->incoming_fd.get(), name.c_str(),
                             O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode);
     if (fd >= 0) {
-      return PartialFile(fd, impl_->incoming / name);
+      return PartialFile(fd, impl_->incoming / name, {}, 0, impl_->options.direct_writes);
     }
     if (errno != EEXIST) {
       return tl::unexpected(
@@ -476,7 +526,7 @@ Result<ResumablePartial> Tree::OpenResumable(std::string_view key) {
     return tl::unexpected(ErrnoError(errno, "open " + (impl_->incoming / record_name).string()));
   }
   PartialFile file(fd.Release(), data_path, impl_->incoming / record_name,
-                   static_cast<uint64_t>(st.st_size));
+                   static_cast<uint64_t>(st.st_size), impl_->options.direct_writes);
   return ResumablePartial{std::move(file), std::move(record)};
 }
 

@@ -9,6 +9,7 @@
 // seeded generator; an iteration kills one or two runs in a row before the final rerun. Mirrors
 // live on /dev/shm when it exists (see ScratchDir), and fsync is off by default: a process kill
 // cannot tell the difference, and on a disk the runs are several times shorter.
+//   CISTERN_SCRATCH_DIR=/var/tmp  mirrors on a disk instead (O_DIRECT writes, real syncs)
 //   CISTERN_KILL_LOOP_ITERATIONS  iterations per test (default 20)
 //   CISTERN_KILL_LOOP_SEED        seed (default: random; printed: it replays the same moments,
 //                                 though where a process is at a moment varies from run to run)

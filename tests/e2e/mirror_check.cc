@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
 #include <signal.h>
@@ -289,6 +290,9 @@ bool Generate(const std::vector<std::string>& args) {
 }  // namespace
 
 std::unique_ptr<TempDir> ScratchDir() {
+  if (const char* base = std::getenv("CISTERN_SCRATCH_DIR"); base != nullptr && *base != '\0') {
+    return std::make_unique<TempDir>(base);
+  }
   if (::access("/dev/shm", W_OK) == 0) {
     return std::make_unique<TempDir>("/dev/shm");
   }

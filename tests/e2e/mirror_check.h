@@ -21,7 +21,8 @@
 
 namespace cistern::testing {
 
-// A fresh temporary directory on /dev/shm (a tmpfs) when it is writable, else under $TMPDIR.
+// A fresh temporary directory under $CISTERN_SCRATCH_DIR when set (e.g. a disk filesystem, to run
+// the kill loop over O_DIRECT writes), else on /dev/shm (a tmpfs) when writable, else $TMPDIR.
 // For tests that create and delete thousands of files: on a busy disk that costs more than the
 // syncs under test, and a process kill cannot tell the two apart.
 std::unique_ptr<TempDir> ScratchDir();

@@ -2,9 +2,13 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <string>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -417,6 +421,114 @@ TEST(TreeOptionsTest, PublishWithoutFsyncStillLandsAtomically) {
   ASSERT_TRUE(IsOk(tree->WriteAtomic(Path("x/y"), AsBytes("bytes"))));
   EXPECT_EQ(ReadTextFile(dir / "m" / "web" / "x" / "y"), "bytes");
   EXPECT_TRUE(ListDir(dir / "m" / "incoming").empty());
+}
+
+// Which pages of `path` are in the page cache (mincore of a read-only mapping: nothing is read).
+std::vector<bool> ResidentPages(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(fd, 0) << path;
+  const auto size = static_cast<size_t>(fs::file_size(path));
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  EXPECT_NE(map, MAP_FAILED);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> flags((size + page - 1) / page);
+  EXPECT_EQ(::mincore(map, size, flags.data()), 0) << std::strerror(errno);
+  ::munmap(map, size);
+  std::vector<bool> resident;
+  for (unsigned char flag : flags) {
+    resident.push_back((flag & 1) != 0);
+  }
+  return resident;
+}
+
+// `size` bytes of a pattern, at an address aligned for O_DIRECT.
+struct AlignedBytes {
+  explicit AlignedBytes(size_t n)
+      : data(static_cast<uint8_t*>(std::aligned_alloc(  // a size in whole blocks, as C requires
+            kDirectAlignment, (n / kDirectAlignment + 1) * kDirectAlignment))),
+        size(n) {
+    for (size_t i = 0; i < n; ++i) {
+      data[i] = static_cast<uint8_t>('a' + i % 26);
+    }
+  }
+  ~AlignedBytes() { std::free(data); }
+  AlignedBytes(const AlignedBytes&) = delete;
+  AlignedBytes& operator=(const AlignedBytes&) = delete;
+  std::span<const uint8_t> span(size_t from = 0) const { return {data + from, size - from}; }
+  std::string str() const { return std::string(reinterpret_cast<const char*>(data), size); }
+  uint8_t* data;
+  size_t size;
+};
+
+TEST(TreeDirectWritesTest, WholeAlignedBlocksSkipThePageCacheAndTheRestIsBuffered) {
+  TempDir dir;  // $TMPDIR: a disk filesystem that takes O_DIRECT (ext4 here)
+  auto tree = Tree::Open(dir / "m", TreeOptions{.direct_writes = true});
+  ASSERT_TRUE(IsOk(tree));
+  auto partial = tree->CreatePartial();
+  ASSERT_TRUE(IsOk(partial));
+  const AlignedBytes first(8 * kDirectAlignment + 100);  // 8 blocks direct, 100 bytes buffered
+  ASSERT_TRUE(IsOk(partial->Write(first.span())));
+  const AlignedBytes second(3 * kDirectAlignment);  // the file's size is not aligned now
+  ASSERT_TRUE(IsOk(partial->Write(second.span())));
+  EXPECT_EQ(partial->size(), first.size + second.size);
+  const std::vector<bool> resident = ResidentPages(partial->path());
+  ASSERT_EQ(resident.size(), 12u);
+  for (size_t page = 0; page < 8; ++page) {
+    EXPECT_FALSE(resident[page]) << "page " << page << " was written with O_DIRECT";
+  }
+  for (size_t page = 8; page < 12; ++page) {
+    EXPECT_TRUE(resident[page]) << "page " << page << " was written through the page cache";
+  }
+  std::vector<uint8_t> head(10);
+  auto read = partial->ReadAt(1, head);  // after direct writes, an unaligned read (it caches)
+  ASSERT_TRUE(IsOk(read));
+  EXPECT_EQ(std::string(head.begin(), head.end()), first.str().substr(1, 10));
+  ASSERT_TRUE(IsOk(tree->Publish(std::move(*partial), Path("p/f"))));
+  EXPECT_EQ(ReadTextFile(dir / "m" / "web" / "p" / "f"), first.str() + second.str());
+}
+
+TEST(TreeDirectWritesTest, AnUnalignedBufferOrResumeOffsetIsWrittenBuffered) {
+  TempDir dir;
+  auto tree = Tree::Open(dir / "m", TreeOptions{.direct_writes = true});
+  ASSERT_TRUE(IsOk(tree));
+  const AlignedBytes bytes(4 * kDirectAlignment + 1);
+  {
+    auto opened = tree->OpenResumable("k");
+    ASSERT_TRUE(IsOk(opened));
+    ASSERT_TRUE(IsOk(opened->file.Write(bytes.span().first(1000))));
+  }  // kept: resumed at offset 1000, not a block boundary
+  auto again = tree->OpenResumable("k");
+  ASSERT_TRUE(IsOk(again));
+  EXPECT_EQ(again->file.size(), 1000u);
+  ASSERT_TRUE(IsOk(again->file.Write(bytes.span(1000))));
+  ASSERT_TRUE(IsOk(tree->Publish(std::move(again->file), Path("r"))));
+  EXPECT_EQ(ReadTextFile(dir / "m" / "web" / "r"), bytes.str());
+
+  auto temp = tree->CreatePartial();
+  ASSERT_TRUE(IsOk(temp));
+  ASSERT_TRUE(IsOk(temp->Write(bytes.span(1))));  // an address one byte past a block
+  ASSERT_TRUE(IsOk(tree->Publish(std::move(*temp), Path("u"))));
+  EXPECT_EQ(ReadTextFile(dir / "m" / "web" / "u"), bytes.str().substr(1));
+}
+
+TEST(TreeDirectWritesTest, AFilesystemWithoutODirectFallsBackToBufferedWrites) {
+  if (!fs::is_directory("/dev/shm")) {
+    GTEST_SKIP() << "no /dev/shm (tmpfs) here";
+  }
+  const fs::path dir = fs::path("/dev/shm") / ("cistern-direct-" + std::to_string(::getpid()));
+  {
+    auto tree = Tree::Open(dir / "m", TreeOptions{.direct_writes = true});
+    ASSERT_TRUE(IsOk(tree));
+    auto partial = tree->CreatePartial();
+    ASSERT_TRUE(IsOk(partial));
+    const AlignedBytes bytes(5 * kDirectAlignment);
+    ASSERT_TRUE(IsOk(partial->Write(bytes.span())));
+    ASSERT_TRUE(IsOk(partial->Write(bytes.span())));
+    ASSERT_TRUE(IsOk(tree->Publish(std::move(*partial), Path("f"))));
+    EXPECT_EQ(ReadTextFile(dir / "m" / "web" / "f"), bytes.str() + bytes.str());
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

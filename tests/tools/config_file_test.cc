@@ -86,6 +86,7 @@ TEST(ConfigFileTest, SampleLoadsWithTheRealLoaderAndEqualsTheDefaults) {
   EXPECT_EQ(sample.upstream, defaults.upstream);
   EXPECT_EQ(sample.allow_http, defaults.allow_http);
   EXPECT_EQ(sample.fsync, defaults.fsync);
+  EXPECT_EQ(sample.direct_io, defaults.direct_io);
   EXPECT_EQ(sample.jobs, defaults.jobs);
   EXPECT_EQ(sample.downloads_per_project, defaults.downloads_per_project);
   EXPECT_EQ(sample.page_attempts, defaults.page_attempts);

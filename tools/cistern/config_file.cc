@@ -44,6 +44,10 @@ const std::vector<KeyDef>& KeyDefs() {
       {{"mirror.fsync", "boolean", "true",
         "fsync files and directories as they are published (crash and power-loss safety)."},
        &Config::fsync},
+      {{"mirror.direct_io", "boolean", "true",
+        "Write package files with O_DIRECT where the filesystem allows it (less CPU; the page "
+        "cache keeps what the web server reads)."},
+       &Config::direct_io},
       {{"sync.jobs", "integer", "8", "Projects synced at once (1-256)."},
        std::pair{&Config::jobs, IntRange{1, 256}}},
       {{"sync.downloads_per_project", "integer", "4",

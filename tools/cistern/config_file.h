@@ -20,6 +20,7 @@ struct Config {
   std::string upstream = "https://pypi.org";
   bool allow_http = false;                // permit a plain http:// upstream
   bool fsync = true;
+  bool direct_io = true;                  // package files written with O_DIRECT where possible
   // [sync]
   int64_t jobs = 8;
   int64_t downloads_per_project = 4;

@@ -88,6 +88,7 @@ engine::SyncOptions MakeOptions(const Config& config, const SyncFlags& flags) {
   options.page_backoff = std::chrono::milliseconds(config.page_backoff_ms);
   options.rules.exclude_yanked = config.exclude_yanked;
   options.tree.fsync = config.fsync;
+  options.tree.direct_writes = config.direct_io;
   options.download.attempts = static_cast<int>(config.file_attempts);
   options.download.backoff = std::chrono::milliseconds(config.file_backoff_ms);
   options.download.max_backoff = std::chrono::milliseconds(config.max_backoff_ms);
