@@ -1,6 +1,7 @@
 #include "engine/downloader.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -153,30 +154,25 @@ class Downloader::Buffer {
     return *this;
   }
 
-  void Append(std::span<const uint8_t> bytes) {
-    if (size_ + bytes.size() > capacity_) {
-      Reserve(std::max(capacity_ * 2, size_ + bytes.size()));
-    }
-    std::memcpy(data_.get() + size_, bytes.data(), bytes.size());
-    size_ += bytes.size();
-  }
-
-  void Reserve(size_t capacity) {
-    if (capacity <= capacity_) {
+  // Makes room for `capacity` bytes (a whole number of blocks), dropping what the buffer holds.
+  void Reset(size_t capacity) {
+    assert(capacity % store::kDirectAlignment == 0);
+    size_ = 0;
+    if (capacity == capacity_) {
       return;
     }
-    capacity = (capacity + store::kDirectAlignment - 1) / store::kDirectAlignment *
-               store::kDirectAlignment;
-    std::unique_ptr<uint8_t, Free> grown(
-        static_cast<uint8_t*>(std::aligned_alloc(store::kDirectAlignment, capacity)));
-    if (!grown) {
+    data_.reset(static_cast<uint8_t*>(std::aligned_alloc(store::kDirectAlignment, capacity)));
+    if (!data_) {
       throw std::bad_alloc();
     }
-    if (size_ > 0) {
-      std::memcpy(grown.get(), data_.get(), size_);
-    }
-    data_ = std::move(grown);
     capacity_ = capacity;
+  }
+
+  // The caller keeps within the capacity: a full buffer is written out before more is appended.
+  void Append(std::span<const uint8_t> bytes) {
+    assert(size_ + bytes.size() <= capacity_);
+    std::memcpy(data_.get() + size_, bytes.data(), bytes.size());
+    size_ += bytes.size();
   }
 
   std::span<const uint8_t> bytes() const { return {data_.get(), size_}; }
@@ -184,14 +180,6 @@ class Downloader::Buffer {
   bool empty() const { return size_ == 0; }
 
   void Clear() { size_ = 0; }
-
-  // Keeps the last `count` bytes, moved to the front.
-  void KeepLast(size_t count) {
-    if (count > 0) {
-      std::memmove(data_.get(), data_.get() + size_ - count, count);
-    }
-    size_ = count;
-  }
 
  private:
   struct Free {
@@ -211,7 +199,7 @@ class Downloader::FileSink final : public net::BodySink {
       : t_(transfer),
         tree_(tree),
         disk_(disk),
-        // Whole blocks, so a full batch leaves nothing behind (Flush).
+        // Whole blocks, so every batch but the last can be written O_DIRECT (Flush).
         batch_bytes_(std::max<size_t>(batch_bytes / store::kDirectAlignment, 1) *
                      store::kDirectAlignment),
         range_(range),
@@ -220,7 +208,7 @@ class Downloader::FileSink final : public net::BodySink {
       buffer_ = std::move(spare_.back());
       spare_.pop_back();
     }
-    buffer_.Reserve(batch_bytes_);
+    buffer_.Reset(batch_bytes_);
   }
   ~FileSink() override {
     if (spare_.size() < kMaxSpareBuffers) {
@@ -298,7 +286,7 @@ class Downloader::FileSink final : public net::BodySink {
       if (buffer_.size() < batch_bytes_) {
         break;
       }
-      auto flushed = co_await Flush(/*final=*/false);
+      auto flushed = co_await Flush();
       if (!flushed) {
         local_error_ = flushed.error();
         co_return Abort(flushed.error().detail);
@@ -311,16 +299,15 @@ class Downloader::FileSink final : public net::BodySink {
   }
 
   // Applies what is pending (emptying the partial, writing its record) and writes the buffer,
-  // creating a temporary partial on first use. Afterwards the file holds exactly `t_.bytes` bytes
-  // when `final`; before the end of the body, whole blocks only (store::kDirectAlignment), so each
-  // write can go O_DIRECT: the rest waits in the buffer for the next batch.
-  net::Task<store::Result<void>> Flush(bool final = true) {
+  // creating a temporary partial on first use; afterwards the file holds exactly `t_.bytes` bytes.
+  // Before the end of the body the buffer is a full batch, whole blocks (store::kDirectAlignment),
+  // so the write can go O_DIRECT; the body's last flush writes the tail.
+  net::Task<store::Result<void>> Flush() {
     if (buffer_.empty() && !t_.truncate_pending && !t_.record_pending) {
       co_return store::Result<void>{};
     }
     // OnData awaits this, so the buffer does not change while the disk pool writes from it.
-    const size_t keep = final ? 0 : buffer_.size() % store::kDirectAlignment;
-    const std::span<const uint8_t> batch = buffer_.bytes().first(buffer_.size() - keep);
+    const std::span<const uint8_t> batch = buffer_.bytes();
     auto flushed = co_await net::Offload(disk_, [this, batch]() -> store::Result<void> {
       if (!t_.file) {
         auto partial = tree_.CreatePartial();
@@ -345,8 +332,8 @@ class Downloader::FileSink final : public net::BodySink {
       t_.record_pending = false;
       return batch.empty() ? store::Result<void>{} : t_.file->Write(batch);
     });
-    // After a failure the batch is dropped, as the bytes written are unknown (the transfer ends).
-    buffer_.KeepLast(flushed ? keep : 0);
+    // After a failure too: the bytes written are unknown, and the transfer ends.
+    buffer_.Clear();
     co_return flushed;
   }
 
