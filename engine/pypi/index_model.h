@@ -1,8 +1,8 @@
 #pragma once
 
-// What cistern reads from an upstream index, independent of its wire format (PEP 691 JSON today,
-// PEP 503 HTML later). Strings are kept as the upstream sent them; nothing here is validated for
-// use as a path: see `file_location.h` for that.
+// What cistern reads from an upstream index, independent of its wire format (PEP 691 JSON,
+// `simple_json.h`, or the PEP 503 HTML form, `simple_html.h`). Strings are kept as the upstream
+// sent them; nothing here is validated for use as a path: see `file_location.h` for that.
 
 #include <cstdint>
 #include <map>
@@ -21,7 +21,7 @@ struct IndexEntry {
 // The index root (`/simple/`).
 struct RootIndex {
   std::string api_version;            // "1.4"; "1.0" when upstream omitted it
-  std::optional<int64_t> last_serial;  // meta._last-serial
+  std::optional<int64_t> last_serial;  // meta._last-serial; HTML: a `<!--SERIAL n-->` comment
   std::vector<IndexEntry> projects;
 };
 
@@ -62,11 +62,14 @@ struct ProjectStatus {
 // A project page (`/simple/<name>/`).
 struct ProjectPage {
   std::string api_version;
-  std::optional<int64_t> last_serial;  // meta._last-serial
-  std::string name;                    // as upstream sent it
-  std::vector<std::string> versions;   // PEP 700; empty when absent
+  std::optional<int64_t> last_serial;  // meta._last-serial; HTML: a `<!--SERIAL n-->` comment
+  std::string name;                    // as upstream sent it; HTML: empty unless "Links for NAME"
+  std::vector<std::string> versions;   // PEP 700; empty when absent (always from HTML)
   std::vector<UpstreamFile> files;
   ProjectStatus status;
+  // HTML only: the page's `<base href>`, against which relative file URLs resolve; nullopt when
+  // absent (and always from JSON).
+  std::optional<std::string> base_url;
 };
 
 }  // namespace cistern::engine
