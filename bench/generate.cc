@@ -73,6 +73,53 @@ std::string GenerateProjectJson(size_t files) {
   return out;
 }
 
+std::string GenerateProjectHtml(size_t files) {
+  std::string out;
+  out.reserve(512 + files * 560);
+  out += R"(<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta name="pypi:repository-version" content="1.4">
+    <meta name="pypi:project-status" content="active">
+    <title>Links for bench-project</title>
+  </head>
+  <body>
+    <h1>Links for bench-project</h1>
+)";
+  for (size_t i = 0; i < files; ++i) {
+    const std::string filename = GeneratedFilename(i);
+    const std::string metadata = MetadataSha256(i);
+    out += fmt::format(R"(    <a href="https://files.pythonhosted.org/packages/{}/{}#sha256={}" )"
+                       R"(data-requires-python="&gt;=3.8"{} data-dist-info-metadata="sha256={}" )"
+                       R"(data-core-metadata="sha256={}">{}</a><br />)"
+                       "\n",
+                       BlakeDirs(i), filename, FileSha256(i),
+                       i % 97 == 0 ? R"( data-yanked="broken build")" : "", metadata, metadata,
+                       filename);
+  }
+  out += "  </body>\n</html>\n<!--SERIAL 22406780-->\n";
+  return out;
+}
+
+std::string GenerateRootHtml(size_t projects) {
+  std::string out;
+  out.reserve(256 + projects * 64);
+  out += R"(<!DOCTYPE html>
+<html>
+  <head>
+    <meta name="pypi:repository-version" content="1.4">
+    <title>Simple index</title>
+  </head>
+  <body>
+)";
+  for (size_t i = 0; i < projects; ++i) {
+    out +=
+        fmt::format("    <a href=\"/simple/project-{:06}-bench/\">Project_{:06}.Bench</a>\n", i, i);
+  }
+  out += "  </body>\n</html>\n<!--SERIAL 24888689-->\n";
+  return out;
+}
+
 std::string GenerateRootJson(size_t projects) {
   std::string out;
   out.reserve(64 + projects * 56);

@@ -1,6 +1,6 @@
-// Deterministic inputs for the micro benchmarks: PyPI-shaped PEP 691 pages and root indexes, and
-// the equivalent engine values. Generated before the timed loops; the same arguments always give
-// the same bytes, so runs are comparable.
+// Deterministic inputs for the micro benchmarks: PyPI-shaped PEP 691 and HTML pages and root
+// indexes, and the equivalent engine values. Generated before the timed loops; the same arguments
+// always give the same bytes, so runs are comparable.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +27,16 @@ std::string GenerateProjectJson(size_t files);
 
 // A root index as PyPI sends it (§1.2): `projects` entries with display names and serials.
 std::string GenerateRootJson(size_t projects);
+
+// The same files as GenerateProjectJson in Warehouse's HTML template (§1.3): the PyPI-layout URL
+// with a `#sha256=` fragment, escaped requires-python, data-yanked on the same files,
+// data-dist-info-metadata and data-core-metadata, and the serial comment; about 500 bytes per
+// file.
+std::string GenerateProjectHtml(size_t files);
+
+// A root index in the HTML form (§1.2, as bandersnatch writes it): `projects` anchors with
+// display names, the serial in a trailing comment.
+std::string GenerateRootHtml(size_t projects);
 
 // The same files as GenerateProjectJson, as the mirror would serve them.
 engine::MirrorProject GenerateMirrorProject(size_t files);
