@@ -12,13 +12,10 @@
 namespace cistern::engine {
 namespace {
 
-// PEP 691: ask for JSON only, so a server that cannot give it answers something we detect.
-constexpr std::string_view kJsonType = "application/vnd.pypi.simple.v1+json";
-
-net::Request JsonRequest(net::Url url) {
+net::Request IndexRequest(net::Url url, UpstreamFormat format) {
   net::Request request;
   request.url = std::move(url);
-  request.headers.Add("Accept", std::string(kJsonType));
+  request.headers.Add("Accept", std::string(AcceptHeaderFor(format)));
   request.accept_gzip = true;
   request.urgent = true;  // the index and project pages go ahead of package files
   return request;
@@ -52,8 +49,10 @@ std::string MediaType(const net::ResponseHead& head) {
   return type;
 }
 
-// Checks status and Content-Type of a JSON response; `what` names the resource in messages.
-Result<void> CheckJsonResponse(const net::ResponseHead& head, Errc code, std::string_view what) {
+// Checks status and Content-Type of an index response and says what the body holds; `what` names
+// the resource in messages.
+Result<BodyType> CheckIndexResponse(const net::ResponseHead& head, UpstreamFormat format, Errc code,
+                                    std::string_view what) {
   if (head.status != 200) {
     Error error = MakeError(
         code, fmt::format("GET {}: HTTP {} {}", head.url.str(), head.status, head.reason));
@@ -66,29 +65,29 @@ Result<void> CheckJsonResponse(const net::ResponseHead& head, Errc code, std::st
     return tl::make_unexpected(std::move(error));
   }
   const std::string type = MediaType(head);
-  if (type != kJsonType) {
-    return tl::make_unexpected(MakeError(
-        code, fmt::format("GET {}: expected {} but got Content-Type \"{}\" ({} is not a PEP 691 "
-                          "JSON response; is this a PyPI-compatible index?)",
-                          head.url.str(), kJsonType, type, what)));
+  if (auto body = AcceptedBodyType(type, format)) {
+    return *body;
   }
-  return {};
+  return tl::make_unexpected(MakeError(
+      code, fmt::format("GET {}: {}", head.url.str(), RefusedTypeMessage(type, format, what))));
 }
 
 }  // namespace
 
 Result<net::Url> IndexUrlFromUpstream(std::string_view upstream) {
-  auto url = net::Url::Parse(upstream);
+  auto url = net::Url::Parse(upstream, net::Schemes::kHttpOrFile);
   if (!url) {
+    if (url.error().code == net::make_error_code(net::Errc::kUnsupportedScheme)) {
+      return tl::make_unexpected(MakeError(
+          Errc::kConfig, fmt::format("upstream URL \"{}\" must start with https://, http:// or "
+                                     "file://",
+                                     upstream)));
+    }
     return tl::make_unexpected(MakeError(
         Errc::kConfig, fmt::format("invalid upstream URL \"{}\": {}", upstream, url.error().detail)));
   }
-  if (url->scheme() != "https" && url->scheme() != "http") {
-    return tl::make_unexpected(MakeError(
-        Errc::kConfig,
-        fmt::format("upstream URL \"{}\" must start with https:// or http://", upstream)));
-  }
-  if (url->path().empty() || url->path() == "/") {
+  // A file:// index is the directory given; an http(s) origin alone means its /simple/.
+  if (!url->is_file() && (url->path().empty() || url->path() == "/")) {
     return url->Resolve("/simple/").map_error([](const net::Error& e) { return FromNet(e); });
   }
   if (!url->path().ends_with('/')) {
@@ -104,15 +103,16 @@ HttpUpstream::HttpUpstream(net::Client& client, net::Url index_url, HttpUpstream
 
 net::Task<Result<FetchedRoot>> HttpUpstream::FetchRoot() {
   net::StringSink sink(options_.max_root_bytes);
-  auto head = co_await client_.Fetch(JsonRequest(index_url_), sink);
+  auto head = co_await client_.Fetch(IndexRequest(index_url_, options_.format), sink);
   if (!head) {
     co_return tl::make_unexpected(FromNet(head.error()));
   }
-  if (auto ok = CheckJsonResponse(*head, Errc::kUpstreamIndex, "the index root"); !ok) {
-    co_return tl::make_unexpected(ok.error());
+  auto type = CheckIndexResponse(*head, options_.format, Errc::kUpstreamIndex, "the index root");
+  if (!type) {
+    co_return tl::make_unexpected(type.error());
   }
   std::string body = sink.TakeBody();
-  auto index = parser_.ParseRoot(body);
+  auto index = reader_.ParseRoot(*type, body);
   if (!index) {
     Error error = index.error();
     error.detail = fmt::format("GET {}: {}", head->url.str(), error.detail);
@@ -127,7 +127,7 @@ net::Task<Result<FetchedPage>> HttpUpstream::FetchProject(ProjectName name) {
     co_return tl::make_unexpected(FromNet(url.error(), name.str()));
   }
   net::StringSink sink(options_.max_page_bytes);
-  auto head = co_await client_.Fetch(JsonRequest(*url), sink);
+  auto head = co_await client_.Fetch(IndexRequest(*url, options_.format), sink);
   if (!head) {
     co_return tl::make_unexpected(FromNet(head.error(), name.str()));
   }
@@ -138,13 +138,14 @@ net::Task<Result<FetchedPage>> HttpUpstream::FetchProject(ProjectName name) {
     fetched.found = false;
     co_return fetched;
   }
-  if (auto ok = CheckJsonResponse(*head, Errc::kProjectPage, "the project page"); !ok) {
-    Error error = ok.error();
+  auto type = CheckIndexResponse(*head, options_.format, Errc::kProjectPage, "the project page");
+  if (!type) {
+    Error error = type.error();
     error.project = name.str();
     co_return tl::make_unexpected(std::move(error));
   }
   std::string body = sink.TakeBody();
-  auto page = parser_.ParseProject(body);
+  auto page = reader_.ParseProject(*type, body, head->url);
   if (!page) {
     Error error = page.error();
     error.project = name.str();

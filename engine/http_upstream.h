@@ -1,22 +1,24 @@
 #pragma once
 
-// `Upstream` over HTTP(S) for PEP 691 JSON indexes such as PyPI. Sends
-// `Accept: application/vnd.pypi.simple.v1+json` and checks the returned Content-Type before
+// `Upstream` over HTTP(S) for Simple API indexes: PEP 691 JSON such as PyPI by default, PEP 503
+// HTML when allowed (engine/index_reader.h). For JSON it sends
+// `Accept: application/vnd.pypi.simple.v1+json`, and it checks the returned Content-Type before
 // parsing (pypi-mirror-protocol.md §1.1).
 //
 // Executor: the client's. Lifetime: `client` must outlive this object.
 
 #include <cstddef>
 
-#include "engine/pypi/simple_json.h"
+#include "engine/index_reader.h"
 #include "engine/upstream.h"
 #include "net/client.h"
 
 namespace cistern::engine {
 
 // Turns what the user typed into the index root URL: a bare origin (`https://pypi.org`) gets
-// `/simple/`; any other path is taken as the index root and gets a trailing '/'.
-// Errors: Errc::kConfig for an unparsable URL or a scheme other than http/https.
+// `/simple/`; any other path, and any file:// URL, is taken as the index root and gets a trailing
+// '/'.
+// Errors: Errc::kConfig for an unparsable URL or a scheme other than http, https and file.
 [[nodiscard]] Result<net::Url> IndexUrlFromUpstream(std::string_view upstream);
 
 struct HttpUpstreamOptions {
@@ -24,6 +26,8 @@ struct HttpUpstreamOptions {
   size_t max_root_bytes = size_t{1} << 30;
   // Largest project page accepted. PyPI's largest pages are several MB.
   size_t max_page_bytes = size_t{256} << 20;
+  // Which serializations are read; JSON only by default.
+  UpstreamFormat format = UpstreamFormat::kJson;
 };
 
 class HttpUpstream final : public Upstream {
@@ -41,7 +45,7 @@ class HttpUpstream final : public Upstream {
   net::Client& client_;
   net::Url index_url_;
   HttpUpstreamOptions options_;
-  SimpleJsonParser parser_;
+  IndexReader reader_;
 };
 
 }  // namespace cistern::engine

@@ -33,8 +33,16 @@ std::optional<ExpectedDigest> ExtraDigest(const std::map<std::string, std::strin
   return std::nullopt;
 }
 
-// An upstream URL as pip reads it: raw spaces and non-ASCII bytes, which some indexes leave
-// unencoded, are percent-encoded (§1.0); control characters stay and are rejected by the parse.
+RejectedFile Reject(const ProjectName& name, const UpstreamFile& file, Error error) {
+  error.project = name.str();
+  if (error.file.empty()) {
+    error.file = EscapeForMessage(file.filename);
+  }
+  return RejectedFile{file.filename, std::move(error)};
+}
+
+}  // namespace
+
 std::string EncodeLoose(std::string_view url) {
   std::string out;
   out.reserve(url.size());
@@ -48,16 +56,6 @@ std::string EncodeLoose(std::string_view url) {
   }
   return out;
 }
-
-RejectedFile Reject(const ProjectName& name, const UpstreamFile& file, Error error) {
-  error.project = name.str();
-  if (error.file.empty()) {
-    error.file = EscapeForMessage(file.filename);
-  }
-  return RejectedFile{file.filename, std::move(error)};
-}
-
-}  // namespace
 
 ProjectPlan PlanProject(const ProjectName& name, const ProjectPage& page, const net::Url& page_url,
                         const std::vector<store::FileRecord>& stored, const FileRules& rules) {
@@ -127,7 +125,9 @@ ProjectPlan PlanProject(const ProjectName& name, const ProjectPage& page, const 
 
     if (file.core_metadata.available) {
       auto metadata_path = MetadataPathFor(planned.path);
-      auto metadata_url = net::Url::Parse(planned.url.str() + ".metadata");
+      auto metadata_url = net::Url::Parse(
+          planned.url.str() + ".metadata",
+          planned.url.is_file() ? net::Schemes::kHttpOrFile : net::Schemes::kHttp);
       if (metadata_path && metadata_url) {
         std::optional<store::Sha256Digest> metadata_sha256;
         if (auto it = file.core_metadata.hashes.find("sha256");

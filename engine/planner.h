@@ -28,6 +28,10 @@ struct FileRules {
   bool exclude_yanked = false;
 };
 
+// An upstream URL as pip reads it: raw spaces and non-ASCII bytes, which some indexes leave
+// unencoded, are percent-encoded (§1.0); control characters stay and are rejected by the parse.
+std::string EncodeLoose(std::string_view url);
+
 // A hash the download must match, in the strongest algorithm the page offered.
 struct ExpectedDigest {
   std::string algorithm;  // "sha512", "sha384", "sha256", ... (lowercase hashlib names)

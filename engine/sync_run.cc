@@ -10,6 +10,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "engine/file_upstream.h"
 #include "engine/http_upstream.h"
 #include "engine/project_sync.h"
 #include "engine/pypi/file_location.h"
@@ -286,7 +287,13 @@ net::Task<Result<SyncReport>> SyncRun::Run() {
     co_return tl::make_unexpected(MakeError(Errc::kConfig, client.error().detail));
   }
   client_ = std::move(*client);
-  upstream_ = std::make_unique<HttpUpstream>(*client_, *index_url);
+  HttpUpstreamOptions upstream_options;
+  upstream_options.format = options_.upstream_format;
+  if (index_url->is_file()) {
+    upstream_ = std::make_unique<FileUpstream>(*client_, *index_url, upstream_options);
+  } else {
+    upstream_ = std::make_unique<HttpUpstream>(*client_, *index_url, upstream_options);
+  }
   retrier_ = std::make_unique<Retrier>(RetryOptions{
       options_.download.max_retry_after, options_.download.retry_budget, options_.download.random});
 

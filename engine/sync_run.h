@@ -17,6 +17,7 @@
 
 #include "engine/downloader.h"
 #include "engine/error.h"
+#include "engine/index_reader.h"
 #include "engine/planner.h"
 #include "engine/retrier.h"
 #include "net/asio.h"
@@ -30,6 +31,9 @@ struct SyncOptions {
   std::filesystem::path mirror;
   // The upstream index: a bare origin gets /simple/ appended. Default: PyPI.
   std::string upstream = "https://pypi.org";
+  // Which Simple API serializations the upstream may answer with (engine/index_reader.h): JSON
+  // only by default; `auto` also reads PEP 503 HTML.
+  UpstreamFormat upstream_format = UpstreamFormat::kJson;
   // Restrict the run to these projects (any spelling); empty means every project upstream.
   std::vector<std::string> projects;
   // Projects processed at once. More hides per-request latency; the connection pool bounds what

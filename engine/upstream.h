@@ -1,8 +1,8 @@
 #pragma once
 
-// The upstream reader: the seam between the sync and where the index comes from. HTTP(S) PEP 691
-// indexes today (`HttpUpstream`); HTML-only and `file://` indexes and split file origins plug in
-// behind the same interface.
+// The upstream reader: the seam between the sync and where the index comes from: an HTTP(S) index
+// (`HttpUpstream`) or a local directory (`FileUpstream`), each serving PEP 691 JSON or, when
+// allowed, PEP 503 HTML (engine/index_reader.h). A page's files may live on another origin.
 //
 // Executor: every method is awaited on the sync's network executor.
 

@@ -131,6 +131,10 @@ Client::~Client() = default;
 
 Task<Result<ResponseHead>> Client::Fetch(Request request, BodySink& sink) {
   std::string what = request.method + " " + request.url.str();
+  if (request.url.is_file()) {
+    // Only a file:// upstream holds file: URLs, and it reads them itself.
+    co_return Fail(Errc::kUnsupportedScheme, what + ": the HTTP client does not read file: URLs");
+  }
   auto head = co_await WithDeadline(impl_->FollowRedirects(std::move(request), sink),
                                     impl_->options.request_timeout);
   if (!head) {

@@ -135,7 +135,7 @@ bool IsRegNameChar(char c) {
 
 }  // namespace
 
-Result<Url> Url::Parse(std::string_view text) {
+Result<Url> Url::Parse(std::string_view text, Schemes schemes) {
   for (char c : text) {
     auto byte = static_cast<unsigned char>(c);
     if (byte <= 0x20 || byte == 0x7f || byte >= 0x80) {
@@ -149,13 +149,23 @@ Result<Url> Url::Parse(std::string_view text) {
   }
   Url url;
   url.scheme_ = ToLower(*parts.scheme);
-  if (url.scheme_ != "http" && url.scheme_ != "https") {
-    return Fail(Errc::kUnsupportedScheme, "scheme \"" + url.scheme_ + "\" is not http or https");
-  }
-  if (!parts.authority) {
+  if (url.scheme_ == "file" && schemes == Schemes::kHttpOrFile) {
+    // RFC 8089: "file:///path", "file://localhost/path" and "file:/path" name a local path.
+    if (parts.authority && !parts.authority->empty() && ToLower(*parts.authority) != "localhost") {
+      return Fail(Errc::kInvalidUrl, "file: URL names host \"" + std::string(*parts.authority) +
+                                         "\"; only local paths (file:///path) are read");
+    }
+    if (!parts.path.starts_with('/')) {
+      return Fail(Errc::kInvalidUrl, "file: URL has no absolute path (expected file:///path)");
+    }
+  } else if (url.scheme_ != "http" && url.scheme_ != "https") {
+    return Fail(Errc::kUnsupportedScheme,
+                "scheme \"" + url.scheme_ + "\" is not " +
+                    (schemes == Schemes::kHttp ? "http or https" : "http, https or file"));
+  } else if (!parts.authority) {
     return Fail(Errc::kInvalidUrl, "URL has no authority (expected \"" + url.scheme_ + "://\")");
   }
-  std::string_view auth = *parts.authority;
+  std::string_view auth = url.is_file() ? std::string_view() : *parts.authority;
   if (size_t at = auth.rfind('@'); at != std::string_view::npos) {
     url.userinfo_ = std::string(auth.substr(0, at));
     auth.remove_prefix(at + 1);
@@ -182,7 +192,7 @@ Result<Url> Url::Parse(std::string_view text) {
       has_port = true;
       port_text = rest.substr(1);
     }
-  } else {
+  } else if (!url.is_file()) {
     std::string_view host = auth;
     if (size_t colon = auth.find(':'); colon != std::string_view::npos) {
       host = auth.substr(0, colon);
@@ -199,7 +209,7 @@ Result<Url> Url::Parse(std::string_view text) {
     }
     url.host_ = ToLower(host);
   }
-  url.port_ = url.scheme_ == "https" ? 443 : 80;
+  url.port_ = url.is_file() ? 0 : url.scheme_ == "https" ? 443 : 80;
   if (has_port && !port_text.empty()) {
     unsigned value = 0;
     auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
@@ -289,10 +299,12 @@ Result<Url> Url::Resolve(std::string_view reference) const {
     text += "#";
     text += *ref.fragment;
   }
-  return Parse(text);
+  return Parse(text, is_file() ? Schemes::kHttpOrFile : Schemes::kHttp);
 }
 
-bool Url::has_default_port() const { return port_ == (scheme_ == "https" ? 443 : 80); }
+bool Url::has_default_port() const {
+  return is_file() || port_ == (scheme_ == "https" ? 443 : 80);
+}
 
 std::string Url::authority() const {
   std::string out = host_is_ipv6_ ? "[" + host_ + "]" : host_;
@@ -310,6 +322,9 @@ std::string Url::target() const {
 }
 
 std::string Url::origin() const {
+  if (is_file()) {
+    return "file://";
+  }
   std::string host = host_is_ipv6_ ? "[" + host_ + "]" : host_;
   return scheme_ + "://" + host + ":" + std::to_string(port_);
 }

@@ -412,6 +412,27 @@ TEST_F(ClientTest, ConnectionRefusedIsATransientConnectError) {
   EXPECT_TRUE(IsTransient(head.error()));
 }
 
+TEST_F(ClientTest, RefusesFileUrlsAndRedirectsToThem) {
+  Serve([](const std::string&, int, int) {
+    return Reply{"HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n"};
+  });
+  MakeClient();
+  StringSink sink(1 << 20);
+  Request local;
+  local.url = *Url::Parse("file:///etc/passwd", Schemes::kHttpOrFile);
+  auto direct = testing::RunOn(io_, client_->Fetch(local, sink));
+  ASSERT_FALSE(direct.has_value());
+  EXPECT_EQ(direct.error().code, make_error_code(Errc::kUnsupportedScheme))
+      << direct.error().message();
+  EXPECT_EQ(server_->connections(), 0);
+
+  auto redirected = Fetch("/simple/", sink);
+  ASSERT_FALSE(redirected.has_value());
+  EXPECT_EQ(redirected.error().code, make_error_code(Errc::kUnsupportedScheme))
+      << redirected.error().message();
+  EXPECT_TRUE(sink.body().empty());
+}
+
 TEST_F(ClientTest, CreateFailsForAnUnreadableCaFile) {
   auto client = Client::Create(io_.get_executor(), Options([](ClientOptions& o) {
                                  o.ca_files = {"/nonexistent/cistern-ca.pem"};

@@ -174,6 +174,59 @@ TEST(UrlTest, ResolveRejectsReferencesThatAreNotHttpUrls) {
   EXPECT_EQ(with_space.error().code, make_error_code(Errc::kInvalidUrl));
 }
 
+TEST(UrlTest, FileUrlsParseOnlyWhenAskedFor) {
+  auto plain = Url::Parse("file:///srv/pypi/simple/");
+  ASSERT_FALSE(plain.has_value());
+  EXPECT_EQ(plain.error().code, make_error_code(Errc::kUnsupportedScheme));
+
+  for (const char* text : {"file:///srv/pypi/simple/", "FILE://localhost/srv/pypi/simple/",
+                           "file:/srv/pypi/simple/", "file:///srv/pypi/x/../simple/"}) {
+    SCOPED_TRACE(text);
+    auto url = Url::Parse(text, Schemes::kHttpOrFile);
+    ASSERT_TRUE(url.has_value()) << url.error().message();
+    EXPECT_TRUE(url->is_file());
+    EXPECT_EQ(url->scheme(), "file");
+    EXPECT_EQ(url->host(), "");
+    EXPECT_EQ(url->path(), "/srv/pypi/simple/");
+    EXPECT_EQ(url->str(), "file:///srv/pypi/simple/");
+    EXPECT_EQ(url->origin(), "file://");
+  }
+  for (const char* text : {"file://fileserver/srv/pypi/", "file:srv/pypi/", "file://"}) {
+    SCOPED_TRACE(text);
+    auto url = Url::Parse(text, Schemes::kHttpOrFile);
+    ASSERT_FALSE(url.has_value()) << url->str();
+    EXPECT_EQ(url.error().code, make_error_code(Errc::kInvalidUrl)) << url.error().message();
+  }
+  auto ftp = Url::Parse("ftp://example.com/", Schemes::kHttpOrFile);
+  ASSERT_FALSE(ftp.has_value());
+  EXPECT_EQ(ftp.error().code, make_error_code(Errc::kUnsupportedScheme));
+}
+
+TEST(UrlTest, FileResultsOnlyResolveAgainstAFileBase) {
+  auto page = Url::Parse("file:///srv/pypi/simple/foo/", Schemes::kHttpOrFile);
+  ASSERT_TRUE(page.has_value());
+  auto file = page->Resolve("../../packages/ab/cd/foo-1.0.tar.gz#sha256=00");
+  ASSERT_TRUE(file.has_value()) << file.error().message();
+  EXPECT_EQ(file->str(), "file:///srv/pypi/packages/ab/cd/foo-1.0.tar.gz");
+  EXPECT_EQ(file->fragment(), "sha256=00");
+  auto rooted = page->Resolve("/elsewhere/foo.whl");
+  ASSERT_TRUE(rooted.has_value());
+  EXPECT_EQ(rooted->str(), "file:///elsewhere/foo.whl");
+  // A local index may point at files on another origin.
+  auto remote = page->Resolve("https://files.example/p/foo.whl");
+  ASSERT_TRUE(remote.has_value()) << remote.error().message();
+  EXPECT_EQ(remote->str(), "https://files.example/p/foo.whl");
+
+  // A page fetched over the network can never name a local file.
+  auto web = Url::Parse("https://pypi.example/simple/foo/");
+  ASSERT_TRUE(web.has_value());
+  for (const char* reference : {"file:///etc/passwd", "file://localhost/etc/passwd"}) {
+    auto local = web->Resolve(reference);
+    ASSERT_FALSE(local.has_value()) << local->str();
+    EXPECT_EQ(local.error().code, make_error_code(Errc::kUnsupportedScheme));
+  }
+}
+
 TEST(UrlTest, PercentEncodesEverythingButUnreserved) {
   EXPECT_EQ(PercentEncodePathSegment("Abc-1.0_x~y"), "Abc-1.0_x~y");
   EXPECT_EQ(PercentEncodePathSegment("a+b"), "a%2Bb");

@@ -208,6 +208,26 @@ TEST_F(CliTest, PlainHttpUpstreamWithoutAllowHttpIsAUsageErrorNamingAllowHttp) {
   }
 }
 
+TEST_F(CliTest, UnknownUpstreamFormatIsAUsageErrorNamingTheChoices) {
+  const fs::path mirror = dir_.path() / "mirror";
+  CommandResult result = Run({"sync", "--mirror", mirror.string(), "--upstream-format", "xml"});
+  EXPECT_EQ(result.exit_code, 2) << Describe(result);
+  EXPECT_THAT(result.err, HasSubstr("--upstream-format"));
+  EXPECT_THAT(result.err, HasSubstr("json"));
+  EXPECT_FALSE(fs::exists(mirror)) << "a usage error must change nothing";
+}
+
+TEST_F(CliTest, FileUpstreamThatIsNoIndexExitsWith4NamingThePath) {
+  const fs::path mirror = dir_.path() / "mirror";
+  const fs::path empty = dir_.path() / "empty-index";
+  fs::create_directories(empty);
+  CommandResult result =
+      Run({"sync", "--mirror", mirror.string(), "--upstream", "file://" + empty.string() + "/"});
+  EXPECT_EQ(result.exit_code, 4) << Describe(result);
+  EXPECT_THAT(result.err, HasSubstr(empty.string()));
+  EXPECT_THAT(result.err, HasSubstr("index.v1_json"));
+}
+
 TEST_F(CliTest, UnwritableMirrorIsALocalIoErrorNamingThePath) {
   const fs::path file = dir_.path() / "a-file";
   WriteFile(file, "not a directory\n");

@@ -246,6 +246,18 @@ TEST(ConfigFileTest, UnknownLogFormatIsAnErrorNamingTheChoices) {
             "test.toml:2:10: log.format = \"xml\" must be \"text\" or \"json\"");
 }
 
+TEST(ConfigFileTest, UpstreamFormatIsReadAndAnUnknownOneNamesTheChoices) {
+  EXPECT_EQ(ParseError("[mirror]\nupstream_format = \"xml\"\n"),
+            "test.toml:2:19: mirror.upstream_format = \"xml\" must be \"json\", \"auto\" or "
+            "\"html\"");
+  for (const char* format : {"json", "auto", "html"}) {
+    ConfigResult result =
+        ParseConfig(std::string("[mirror]\nupstream_format = \"") + format + "\"\n", "test.toml");
+    ASSERT_TRUE(result.config.has_value()) << format;
+    EXPECT_EQ(result.config->upstream_format, format);
+  }
+}
+
 TEST(ConfigFileTest, UnknownLogLevelIsAnErrorNamingTheChoices) {
   EXPECT_EQ(ParseError("[log]\nlevel = \"loud\"\n"),
             "test.toml:2:9: log.level = \"loud\" must be one of error, warn, info, debug, trace");

@@ -59,6 +59,7 @@ int RunCli(int argc, char** argv) {
   SyncFlags sync_flags;
   std::string mirror;
   std::string upstream;
+  std::string upstream_format;
   int64_t jobs = 0;
   CLI::App* sync = app.add_subcommand(
       "sync",
@@ -71,7 +72,15 @@ int RunCli(int argc, char** argv) {
       sync->add_option("--mirror", mirror, "Mirror directory (config: [mirror] path)");
   CLI::Option* upstream_option =
       sync->add_option("--upstream", upstream,
-                       "Upstream index URL (default https://pypi.org; config: [mirror] upstream)");
+                       "Upstream index: https:// (default https://pypi.org), http:// (with\n"
+                       "[mirror] allow_http) or a local directory as file:///path/simple/\n"
+                       "(config: [mirror] upstream)");
+  CLI::Option* upstream_format_option =
+      sync->add_option("--upstream-format", upstream_format,
+                       "What the upstream may answer: json (PEP 691, default), auto (PEP 691,\n"
+                       "else PEP 503 HTML) or html (ask for HTML) (config: [mirror]\n"
+                       "upstream_format)")
+          ->check(CLI::IsMember({"json", "auto", "html"}));
   sync->add_option(
           "--ca-file", sync_flags.ca_files,
           "Extra trusted CA certificate (PEM), repeatable; the system trust store stays on")
@@ -165,6 +174,9 @@ int RunCli(int argc, char** argv) {
     }
     if (upstream_option->count() > 0) {
       sync_flags.upstream = upstream;
+    }
+    if (upstream_format_option->count() > 0) {
+      sync_flags.upstream_format = upstream_format;
     }
     if (jobs_option->count() > 0) {
       sync_flags.jobs = jobs;

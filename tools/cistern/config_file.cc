@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "engine/index_reader.h"
 #include "net/proxy.h"
 
 namespace cistern::cli {
@@ -38,6 +39,10 @@ const std::vector<KeyDef>& KeyDefs() {
       {{"mirror.upstream", "string", "\"https://pypi.org\"",
         "The upstream index; a bare origin gets /simple/ appended."},
        &Config::upstream},
+      {{"mirror.upstream_format", "string", "\"json\"",
+        "What the upstream may answer: \"json\" (PEP 691 only), \"auto\" (PEP 691, else PEP 503 "
+        "HTML), \"html\" (ask for HTML)."},
+       &Config::upstream_format},
       {{"mirror.allow_http", "boolean", "false",
         "Allow a plain http:// upstream (no TLS: only on trusted networks)."},
        &Config::allow_http},
@@ -183,6 +188,12 @@ std::string Apply(const toml::node& node, const Target& target, Config& config,
 std::string CheckValue(std::string_view name, const Config& config) {
   if (name == "log.format" && config.log_format != "text" && config.log_format != "json") {
     return fmt::format("log.format = \"{}\" must be \"text\" or \"json\"", config.log_format);
+  }
+  if (name == "mirror.upstream_format") {
+    if (auto format = engine::ParseUpstreamFormat(config.upstream_format); !format) {
+      return fmt::format("mirror.upstream_format = \"{}\" must be \"json\", \"auto\" or \"html\"",
+                         config.upstream_format);
+    }
   }
   if (name == "network.proxy" && !config.proxy.empty() && config.proxy != "none") {
     auto proxy = net::ProxyEndpoint::Parse(config.proxy);

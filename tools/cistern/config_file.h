@@ -18,6 +18,7 @@ struct Config {
   // [mirror]
   std::string mirror;                     // mirror directory; empty: must be given
   std::string upstream = "https://pypi.org";
+  std::string upstream_format = "json";   // json | auto | html
   bool allow_http = false;                // permit a plain http:// upstream
   bool fsync = true;
   bool direct_io = true;                  // package files written with O_DIRECT where possible

@@ -77,6 +77,10 @@ engine::SyncOptions MakeOptions(const Config& config, const SyncFlags& flags) {
   engine::SyncOptions options;
   options.mirror = flags.mirror.value_or(config.mirror);
   options.upstream = flags.upstream.value_or(config.upstream);
+  // Both were checked (CLI11 and the config table), so the fallback never applies.
+  options.upstream_format =
+      engine::ParseUpstreamFormat(flags.upstream_format.value_or(config.upstream_format))
+          .value_or(engine::UpstreamFormat::kJson);
   options.projects = flags.projects;
   options.jobs = static_cast<size_t>(flags.jobs.value_or(config.jobs));
   options.downloads_per_project = static_cast<size_t>(config.downloads_per_project);

@@ -18,6 +18,7 @@ struct SyncFlags {
   std::vector<std::string> projects;
   std::optional<std::string> mirror;
   std::optional<std::string> upstream;
+  std::optional<std::string> upstream_format;
   std::vector<std::string> ca_files;
   std::optional<int64_t> jobs;
   bool dry_run = false;
