@@ -4,16 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 #include <vector>
 
-#include <asio/error.hpp>
 #include <fmt/format.h>
 
-#include "net/byte_range.h"
 
 namespace cistern::engine {
 namespace {

@@ -19,11 +19,10 @@
 #include <cstddef>
 #include <filesystem>
 
-#include <asio/thread_pool.hpp>
-
 #include "engine/http_upstream.h"
 #include "engine/index_reader.h"
 #include "engine/upstream.h"
+#include "net/asio.h"
 #include "net/client.h"
 
 namespace cistern::engine {

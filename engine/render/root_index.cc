@@ -38,7 +38,10 @@ std::string RenderRootJson(const std::vector<RootEntry>& entries, std::optional<
     }
     out += "{\"name\":";
     AppendJsonString(out, entries[i].display_name);
-    out += fmt::format(",\"_last-serial\":{}}}", entries[i].serial);
+    if (entries[i].serial > 0) {
+      out += fmt::format(",\"_last-serial\":{}", entries[i].serial);
+    }
+    out += '}';
   }
   out += "]}\n";
   return out;

@@ -15,6 +15,9 @@ namespace cistern::engine {
 struct RootEntry {
   std::string name;          // normalized: the directory under simple/
   std::string display_name;  // as upstream spells it
+  // The project's serial; 0 when the upstream gave none (an HTML-only or file:// index). Then
+  // `_last-serial` is left out: a mirror of this mirror must not read 0 as "unchanged since 0"
+  // and never fetch the page again.
   int64_t serial = 0;
 };
 

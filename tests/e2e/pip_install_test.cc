@@ -159,6 +159,68 @@ TEST(PipInstallTest, ServedPagesNegotiateJsonAndHtml) {
   EXPECT_EQ(content_type("*/*", "/simple/no-such-project/"), "404 text/html; charset=utf-8");
 }
 
+// A PEP 503 tree on disk (index.html files only, no serials: as simple static indexes are) is
+// mirrored with --upstream file://... --upstream-format auto, and pip installs from the mirror
+// read as a file:// index too, with no server anywhere.
+TEST(PipInstallTest, PipInstallsFromAMirrorOfAnHtmlOnlyLocalIndex) {
+  TempDir temp;
+  const CommandResult generated =
+      RunCommand({"python3", testing::SourceDir() + "/tools/test_upstream/generate.py", "--out",
+                  (temp.path() / "upstream").string(), "--profile", "small", "--seed", "1"});
+  ASSERT_EQ(generated.exit_code, 0) << generated.err;
+  const fs::path tree = temp.path() / "upstream/tree";
+  size_t html_pages = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(tree / "simple")) {
+    const std::string name = entry.path().filename().string();
+    if (name == "index.v1_json" || name == "index.v1_html") {
+      fs::remove(entry.path());
+    } else if (name == "index.html") {
+      std::ifstream in(entry.path());
+      std::stringstream text;
+      text << in.rdbuf();
+      std::string body = text.str();
+      body = body.substr(0, body.find("<!--SERIAL"));
+      std::ofstream(entry.path(), std::ios::trunc) << body;
+      ++html_pages;
+    }
+  }
+  ASSERT_GT(html_pages, 20u);
+
+  const fs::path mirror = temp.path() / "mirror";
+  const std::vector<std::string> sync = {CisternBinary(),        "sync",
+                                         "--mirror",             mirror.string(),
+                                         "--upstream",           "file://" + tree.string() + "/simple/",
+                                         "--upstream-format",    "auto"};
+  const CommandResult first = RunCommand(sync);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  // Nothing changed: every page is read again (no serials), no file is fetched, nothing written.
+  const CommandResult second = RunCommand(sync);
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_NE(second.out.find(" deferred, 0 files ("), std::string::npos) << second.out;
+
+  const fs::path target = temp.path() / "site";
+  const fs::path report = temp.path() / "report.json";
+  const std::string index = "file://" + (mirror / "web/simple").string() + "/";
+  const CommandResult pip = RunCommand(
+      {"python3", "-m", "pip", "--isolated", "install", "--no-cache-dir",
+       "--disable-pip-version-check", "--index-url", index, "--target", target.string(),
+       "--report", report.string(), "Chain-A", "Yanky", "prerel", "req-python", "a__b..c"},
+      {{"PIP_FIND_LINKS", ""}, {"PIP_INDEX_URL", ""}});
+  ASSERT_EQ(pip.exit_code, 0) << pip.out << pip.err;
+  const auto installed = ReadPipReport(report);
+  const std::map<std::string, std::string> expected = {
+      {"chain-a", "1.0"}, {"chain-b", "1.0"},       {"chain-c", "2.0"}, {"yanky", "1.0"},
+      {"prerel", "1.0.post1"}, {"req-python", "1.2"}, {"a-b-c", "0.1"}};
+  ASSERT_EQ(installed.size(), expected.size()) << pip.out;
+  for (const auto& [name, version] : expected) {
+    auto it = installed.find(name);
+    ASSERT_NE(it, installed.end()) << name << " not installed";
+    EXPECT_EQ(it->second.first, version) << name;
+    EXPECT_TRUE(it->second.second.starts_with("file://" + (mirror / "web/packages").string()))
+        << name << " came from " << it->second.second;
+  }
+}
+
 TEST(SyncExitTest, DeferredProjectsExitOneNameEachAndTheRestIsServed) {
   TempDir temp;
   NginxUpstreamOptions options;

@@ -27,12 +27,13 @@ struct FakeDisk {
   std::atomic<bool> fail{false};
   std::chrono::milliseconds sync_time{20ms};
   int hold_until_published = 0;
+  std::atomic<bool> hold{false};  // while true, a sync waits (bounded: 10 s)
 
   store::Result<void> Sync() {
     const int seen = published.load();
     // Holds the sync until that many publications were made (bounded: 10 s), so a test can make
     // sure waiters arrive while a sync runs, however the machine schedules the threads.
-    for (int i = 0; i < 10'000 && published.load() < hold_until_published; ++i) {
+    for (int i = 0; i < 10'000 && (published.load() < hold_until_published || hold.load()); ++i) {
       std::this_thread::sleep_for(1ms);
     }
     std::this_thread::sleep_for(sync_time);
@@ -144,7 +145,8 @@ net::Task<void> WaitInto(GroupSync* group, store::Result<void>* out) {
 }
 
 TEST_F(GroupSyncTest, ACancelledWaiterEndsAndTheSyncStillServesTheOthers) {
-  disk_.sync_time = 200ms;
+  // The sync runs until the second waiter was cancelled, however the machine schedules threads.
+  disk_.hold = true;
   asio::io_context io(1);
   GroupSync group(io.get_executor(), pool_, [this] { return disk_.Sync(); });
   store::Result<void> runner = tl::unexpected(store::ErrnoError(EINVAL, "not run"));
@@ -154,7 +156,10 @@ TEST_F(GroupSyncTest, ACancelledWaiterEndsAndTheSyncStillServesTheOthers) {
   first.Spawn(WaitInto(&group, &runner));    // starts the sync
   second.Spawn(WaitInto(&group, &cancelled));  // waits for the next one
   asio::steady_timer cancel_at(io, 20ms);
-  cancel_at.async_wait([&second](std::error_code) { second.Cancel(); });
+  cancel_at.async_wait([this, &second](std::error_code) {
+    second.Cancel();
+    disk_.hold = false;
+  });
   bool finished = false;
   net::Spawn(io.get_executor(),
              [](net::TaskGroup* a, net::TaskGroup* b) -> net::Task<void> {

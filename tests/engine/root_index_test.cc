@@ -71,6 +71,15 @@ TEST(RootIndexTest, EscapesDisplayNames) {
 )json");
 }
 
+TEST(RootIndexTest, AnEntryWithoutASerialHasNoLastSerial) {
+  const std::vector<RootEntry> entries = {RootEntry{.name = "a", .display_name = "A"},
+                                          RootEntry{.name = "b", .display_name = "B", .serial = 7}};
+  EXPECT_EQ(
+      RenderRootJson(entries, std::nullopt),
+      R"json({"meta":{"api-version":"1.4"},"projects":[{"name":"A"},{"name":"B","_last-serial":7}]}
+)json");
+}
+
 TEST(RootIndexTest, JsonParsesBackToTheSameValues) {
   std::string json = RenderRootJson(Entries(), 24888689);
   EXPECT_EQ(json.find("null"), std::string::npos);

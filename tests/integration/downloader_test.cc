@@ -433,7 +433,9 @@ TEST_P(DownloaderTest, AStalledBodyTimesOutAndResumes) {
   cistern::testing::CloseAndDrain(io_, client_);
   net::ClientOptions client_options;
   client_options.ca_files = {ca_file_};
-  client_options.idle_timeout = std::chrono::milliseconds(400);
+  // Far above a scheduling stall of a loaded machine, which would otherwise time out the resumed
+  // request too and make a second retry (400 ms was not enough).
+  client_options.idle_timeout = std::chrono::seconds(2);
   auto client = net::Client::Create(io_.get_executor(), client_options);
   ASSERT_TRUE(client.has_value()) << client.error().message();
   client_ = std::move(*client);

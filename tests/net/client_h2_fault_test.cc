@@ -147,13 +147,15 @@ TEST_F(ClientH2FaultTest, AStreamEndedShortOfItsContentLengthIsATransientEarlyCl
 TEST_F(ClientH2FaultTest, AStalledStreamTimesOutAloneWhileItsConnectionFlows) {
   ClientOptions options;
   options.ca_files = {ca_file_};
-  options.idle_timeout = std::chrono::milliseconds(300);
+  // Far above a scheduling stall of a loaded machine: a stall before the first bytes would let
+  // both streams' timers win against bytes already waiting (300 ms was not enough).
+  options.idle_timeout = std::chrono::milliseconds(1000);
   auto client = Client::Create(io_.get_executor(), options);
   ASSERT_TRUE(client.has_value()) << client.error().message();
   client_ = std::move(*client);
-  // /a sends 1,000 bytes, then nothing until the server stops; /slow flows for about 2 s on the
-  // same connection, far longer than the idle timeout.
-  server_->SetResource("/slow", {.body = std::string(40'000, 's')});
+  // /a sends 1,000 bytes, then nothing until the server stops; /slow flows for about 3 s on the
+  // same connection, longer than two idle periods.
+  server_->SetResource("/slow", {.body = std::string(60'000, 's')});
   server_->AddFault("/a", Fault{.stall_after_bytes = 1'000});
   server_->AddFault("/slow", Fault{.bytes_per_second = 20'000});
   Fetched a;
@@ -161,14 +163,14 @@ TEST_F(ClientH2FaultTest, AStalledStreamTimesOutAloneWhileItsConnectionFlows) {
   ASSERT_TRUE(testing::RunOn(io_, FetchBoth(client_.get(), Get("/a"), Get("/slow"), &a, &slow)));
   ASSERT_FALSE(a.head.has_value());
   EXPECT_EQ(a.head.error().code, make_error_code(Errc::kTimeout)) << a.head.error().message();
-  EXPECT_NE(a.head.error().message().find("received nothing for 300 ms while its connection "
+  EXPECT_NE(a.head.error().message().find("received nothing for 1000 ms while its connection "
                                           "was alive"),
             std::string::npos)
       << a.head.error().message();
   EXPECT_TRUE(IsTransient(a.head.error()));
   EXPECT_EQ(a.sink.body().size(), 1'000u);
   ASSERT_TRUE(slow.head.has_value()) << slow.head.error().message();
-  EXPECT_EQ(slow.sink.body(), std::string(40'000, 's'));
+  EXPECT_EQ(slow.sink.body(), std::string(60'000, 's'));
   EXPECT_EQ(client_->stats().connections_opened, 1u);
 
   ASSERT_TRUE(server_->WaitForFinishedRequests(2, std::chrono::seconds(5)));
