@@ -75,6 +75,12 @@ Result<BodyType> CheckIndexResponse(const net::ResponseHead& head, UpstreamForma
 }  // namespace
 
 Result<net::Url> IndexUrlFromUpstream(std::string_view upstream) {
+  if (upstream.starts_with('/')) {
+    return tl::make_unexpected(MakeError(
+        Errc::kConfig, fmt::format("upstream \"{}\" is a path: write a local index as "
+                                   "file://{}",
+                                   upstream, upstream)));
+  }
   auto url = net::Url::Parse(upstream, net::Schemes::kHttpOrFile);
   if (!url) {
     if (url.error().code == net::make_error_code(net::Errc::kUnsupportedScheme)) {

@@ -118,7 +118,8 @@ ProjectPlan PlanProject(const ProjectName& name, const ProjectPage& page, const 
                         .stored = false,
                         .metadata = std::nullopt};
     // Without a declared sha256 the recorded file at this path stands: the path is the upstream's
-    // content address (PyPI's layout; other layouts need a sha256, see MirrorPathFor).
+    // content address (PyPI's layout) or comes from the file's URL (other layouts, MirrorPathFor),
+    // and nothing else could tell a changed file.
     if (auto it = stored_by_path.find(planned.path.str()); it != stored_by_path.end()) {
       planned.stored = !sha256 || it->second->sha256 == *sha256;
     }

@@ -1,6 +1,7 @@
 #include "engine/pypi/file_location.h"
 
 #include <array>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -122,11 +123,16 @@ Result<store::RelativePath> MirrorPathFor(const net::Url& url, std::string_view 
     }
   }
   if (directory.empty()) {
-    if (!sha256) {
-      return tl::make_unexpected(Invalid(
-          filename, "no sha256 declared and the URL is not content-addressed like PyPI's"));
-    }
-    const std::string hex = sha256->Hex();
+    // Another layout: the same shape, from the declared sha256, or without one (an index that
+    // declares md5 only, or nothing) from the URL, so that the path is known before the download
+    // and stable across runs; the page then carries the sha256 computed while downloading.
+    const std::string url_text = url.str();
+    const std::string hex =
+        sha256 ? sha256->Hex()
+               : store::Sha256Of(std::span<const uint8_t>(
+                                     reinterpret_cast<const uint8_t*>(url_text.data()),
+                                     url_text.size()))
+                     .Hex();
     directory = fmt::format("packages/{}/{}/{}", hex.substr(0, 2), hex.substr(2, 2), hex.substr(4));
   }
   auto relative = store::RelativePath::Parse(directory + "/" + std::string(filename));

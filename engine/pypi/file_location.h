@@ -5,8 +5,9 @@
 // A file lands at `packages/<aa>/<bb>/<60 hex>/<filename>`. When the upstream URL has PyPI's
 // layout (`/packages/<2 hex>/<2 hex>/<60 hex>/<name>`, name percent-decoded equal to the page's
 // `filename`), that path is kept, so the tree matches PyPI's and bandersnatch's. Other layouts
-// get the same shape built from the file's SHA-256 (first 64 hex digits), so any upstream yields
-// a content-addressed tree. Spec: pypi-mirror-protocol.md §1.5, §2.5, §4 "Path traversal".
+// get the same shape built from the file's declared SHA-256 (first 64 hex digits), so any upstream
+// yields a content-addressed tree; a file declared without one (md5 only, or no hash at all, which
+// PEP 503 allows) gets it from the SHA-256 of its URL instead. Spec: pypi-mirror-protocol.md §1.5, §2.5, §4 "Path traversal".
 
 #include <optional>
 #include <string>
@@ -25,8 +26,8 @@ namespace cistern::engine {
 [[nodiscard]] Result<void> ValidateFilename(std::string_view filename);
 
 // The mirror path of a file listed as `filename` at `url` with declared digest `sha256`.
-// Errors: Errc::kInvalidFile when the name is hostile, the URL's last segment names another file,
-// or the URL lacks PyPI's layout and no sha256 was declared to build the path from.
+// Errors: Errc::kInvalidFile when the name is hostile or the URL's last segment names another
+// file.
 [[nodiscard]] Result<store::RelativePath> MirrorPathFor(
     const net::Url& url, std::string_view filename,
     const std::optional<store::Sha256Digest>& sha256);

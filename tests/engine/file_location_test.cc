@@ -188,13 +188,28 @@ TEST(FileLocationTest, DerivesTheLayoutFromSha256ForOtherUrls) {
   }
 }
 
-TEST(FileLocationTest, RejectsOtherLayoutWithoutSha256) {
-  auto path = MirrorPathFor(ParseUrl("https://example.org/simple/x/x-1.0.tar.gz"), "x-1.0.tar.gz",
-                            std::nullopt);
-  ASSERT_TRUE(IsError(path, Errc::kInvalidFile));
-  EXPECT_EQ(path.error().detail,
-            "rejected file name \"x-1.0.tar.gz\": no sha256 declared and the URL is not "
-            "content-addressed like PyPI's");
+TEST(FileLocationTest, WithoutSha256AnotherLayoutGetsAStablePathFromTheUrl) {
+  const std::string url = "https://example.org/simple/x/x-1.0.tar.gz";
+  auto path = MirrorPathFor(ParseUrl(url), "x-1.0.tar.gz", std::nullopt);
+  ASSERT_TRUE(IsOk(path));
+  const std::string hex = store::Sha256Of(std::span<const uint8_t>(
+                                              reinterpret_cast<const uint8_t*>(url.data()),
+                                              url.size()))
+                              .Hex();
+  EXPECT_EQ(path->str(), "packages/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" +
+                             hex.substr(4) + "/x-1.0.tar.gz");
+  // The same URL (a fragment is no part of it) gives the same path; another URL another one.
+  auto again = MirrorPathFor(ParseUrl(url + "#md5=00"), "x-1.0.tar.gz", std::nullopt);
+  ASSERT_TRUE(IsOk(again));
+  EXPECT_EQ(again->str(), path->str());
+  auto other = MirrorPathFor(ParseUrl("https://example.org/simple/y/x-1.0.tar.gz"),
+                             "x-1.0.tar.gz", std::nullopt);
+  ASSERT_TRUE(IsOk(other));
+  EXPECT_NE(other->str(), path->str());
+  // A hostile name is still refused.
+  auto hostile = MirrorPathFor(ParseUrl("https://example.org/simple/x/..%2Fx.tar.gz"),
+                               "../x.tar.gz", std::nullopt);
+  ASSERT_TRUE(IsError(hostile, Errc::kInvalidFile));
 }
 
 TEST(FileLocationTest, DotSegmentsInTheUrlCannotEscapeTheTree) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 
@@ -200,6 +201,35 @@ TEST(FileUpstreamSyncTest, AnHtmlOnlyTreeNeedsAutoAndThenMirrorsTheSameFiles) {
   EXPECT_TRUE(report.deferred.empty());
   EXPECT_EQ(report.projects_synced, manifest.projects.size());
   EXPECT_EQ(Essentials(ReadServed(mirror / "web")), Expected(manifest));
+}
+
+TEST(FileUpstreamSyncTest, FilesWithoutAnyHashAreMirroredWithTheSha256ComputedWhileFetched) {
+  TempDir temp;
+  const fs::path tree = Generate(temp.path() / "upstream");
+  const Manifest manifest = LoadManifest((temp.path() / "upstream/manifest.json").string());
+  MakeHtmlOnly(tree, /*root=*/true);
+  // PEP 503 makes hashes optional: a plain directory listing of files, as many simple indexes are.
+  const std::regex fragment("#sha256=[0-9a-f]{64}");
+  const std::regex metadata("data-(core|dist-info)-metadata=\"sha256=[0-9a-f]{64}\"");
+  for (const auto& entry : fs::recursive_directory_iterator(tree / "simple")) {
+    if (entry.path().filename() == "index.html") {
+      std::string page = ReadFile(entry.path());
+      page = std::regex_replace(page, fragment, "");
+      page = std::regex_replace(page, metadata, "data-$1-metadata=\"true\"");
+      ASSERT_EQ(page.find("sha256="), std::string::npos) << entry.path();
+      std::ofstream(entry.path(), std::ios::trunc) << page;
+    }
+  }
+  engine::SyncOptions options = LocalOptions(temp.path() / "mirror", tree);
+  options.upstream_format = engine::UpstreamFormat::kAuto;
+  const engine::SyncReport report = SyncOk(options);
+  EXPECT_TRUE(report.deferred.empty());
+  EXPECT_TRUE(report.warnings.empty()) << report.warnings.front().Message();
+  // ReadServed checks each page's sha256 against the bytes it links; the manifest, the content.
+  EXPECT_EQ(Essentials(ReadServed(temp.path() / "mirror/web")), Expected(manifest));
+  const engine::SyncReport again = SyncOk(options);
+  EXPECT_EQ(again.files_fetched, 0u);
+  EXPECT_EQ(again.pages_written, 0u);
 }
 
 class HtmlUpstreamTest : public ::testing::Test {

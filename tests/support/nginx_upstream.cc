@@ -17,6 +17,7 @@
 #include <iterator>
 #include <tuple>
 #include <string_view>
+#include <thread>
 #include <system_error>
 
 #include <gtest/gtest.h>
@@ -341,6 +342,21 @@ NginxUpstream::~NginxUpstream() {
 }
 
 std::vector<std::string> NginxUpstream::AccessLogLines() const {
+  // nginx logs a request just after its response went out, so a client that has its answer may
+  // look before the line is there. Wait until the log has stopped growing for 200 ms (bounded).
+  std::error_code ec;
+  uintmax_t size = std::filesystem::file_size(access_log_, ec);
+  auto unchanged_since = std::chrono::steady_clock::now();
+  const auto give_up = unchanged_since + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < give_up &&
+         std::chrono::steady_clock::now() - unchanged_since < std::chrono::milliseconds(200)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const uintmax_t now_size = std::filesystem::file_size(access_log_, ec);
+    if (now_size != size) {
+      size = now_size;
+      unchanged_since = std::chrono::steady_clock::now();
+    }
+  }
   std::vector<std::string> lines;
   std::ifstream stream(access_log_);
   for (std::string line; std::getline(stream, line);) {

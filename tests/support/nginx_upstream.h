@@ -121,7 +121,9 @@ class NginxUpstream {
   // root is served with the new serial.
   ::testing::AssertionResult Reload() const;
 
-  // The access log's lines so far. nginx writes each line when the request completes.
+  // The access log's lines so far. nginx writes each line just after the response, so this first
+  // waits until the log has not grown for 200 ms (at most 5 s): a line is never missed because
+  // the client got its answer a moment before nginx logged it.
   std::vector<std::string> AccessLogLines() const;
 
  private:

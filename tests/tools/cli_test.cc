@@ -217,6 +217,13 @@ TEST_F(CliTest, UnknownUpstreamFormatIsAUsageErrorNamingTheChoices) {
   EXPECT_FALSE(fs::exists(mirror)) << "a usage error must change nothing";
 }
 
+TEST_F(CliTest, AnUpstreamGivenAsAPathSaysToWriteAFileUrl) {
+  const fs::path mirror = dir_.path() / "mirror";
+  CommandResult result = Run({"sync", "--mirror", mirror.string(), "--upstream", "/srv/pypi/simple/"});
+  EXPECT_EQ(result.exit_code, 2) << Describe(result);
+  EXPECT_THAT(result.err, HasSubstr("file:///srv/pypi/simple/"));
+}
+
 TEST_F(CliTest, FileUpstreamThatIsNoIndexExitsWith4NamingThePath) {
   const fs::path mirror = dir_.path() / "mirror";
   const fs::path empty = dir_.path() / "empty-index";

@@ -27,6 +27,8 @@ constexpr const char* kFooter =
     "  cistern sync --mirror /srv/pypi                 mirror all of https://pypi.org\n"
     "  cistern sync --mirror /srv/pypi requests numpy  only these projects\n"
     "  cistern sync --mirror /srv/pypi --dry-run       show what would change\n"
+    "  cistern sync --mirror /srv/pypi --upstream file:///media/usb/pypi/web/simple/\n"
+    "                                                  from another mirror on a disk\n"
     "  cistern status --mirror /srv/pypi --json        what the mirror holds, for monitoring\n"
     "  cistern --config /etc/cistern/cistern.toml -q sync     nightly, from cron\n"
     "\nServe <mirror>/web with config/nginx/cistern-site.conf, then:\n"
