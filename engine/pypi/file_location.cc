@@ -113,10 +113,16 @@ Result<store::RelativePath> MirrorPathFor(const net::Url& url, std::string_view 
         filename, fmt::format("its URL {} names another file", EscapeForMessage(url.str()))));
   }
   // PyPI layout: /packages/<2>/<2>/<60>/<name> (the 64 hex digits are BLAKE2b-256 of the file).
+  // Over http(s) it starts the path; in a local tree (file:), another mirror on a disk, it ends
+  // the path below wherever that mirror's web root is.
   std::string directory;
   constexpr std::string_view kPrefix = "/packages/";
-  if (path.starts_with(kPrefix) && slash == kPrefix.size() + 2 + 1 + 2 + 1 + 60) {
-    const std::string_view dirs = path.substr(kPrefix.size(), 66);
+  constexpr size_t kLayout = kPrefix.size() + 2 + 1 + 2 + 1 + 60;  // up to the name's slash
+  const size_t start = url.is_file() && slash != std::string_view::npos && slash >= kLayout
+                           ? slash - kLayout
+                           : 0;
+  if (path.substr(start).starts_with(kPrefix) && slash == start + kLayout) {
+    const std::string_view dirs = path.substr(start + kPrefix.size(), 66);
     if (dirs[2] == '/' && dirs[5] == '/' && IsLowerHex(dirs.substr(0, 2)) &&
         IsLowerHex(dirs.substr(3, 2)) && IsLowerHex(dirs.substr(6, 60))) {
       directory = fmt::format("packages/{}", dirs);

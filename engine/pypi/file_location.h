@@ -4,7 +4,8 @@
 //
 // A file lands at `packages/<aa>/<bb>/<60 hex>/<filename>`. When the upstream URL has PyPI's
 // layout (`/packages/<2 hex>/<2 hex>/<60 hex>/<name>`, name percent-decoded equal to the page's
-// `filename`), that path is kept, so the tree matches PyPI's and bandersnatch's. Other layouts
+// `filename`; for a `file:` URL, the path's last five segments), that path is kept, so the tree
+// matches PyPI's, bandersnatch's and that of a mirror copied from a disk. Other layouts
 // get the same shape built from the file's declared SHA-256 (first 64 hex digits), so any upstream
 // yields a content-addressed tree; a file declared without one (md5 only, or no hash at all, which
 // PEP 503 allows) gets it from the SHA-256 of its URL instead. Spec: pypi-mirror-protocol.md §1.5, §2.5, §4 "Path traversal".

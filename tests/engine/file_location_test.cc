@@ -188,6 +188,29 @@ TEST(FileLocationTest, DerivesTheLayoutFromSha256ForOtherUrls) {
   }
 }
 
+TEST(FileLocationTest, ALocalMirrorKeepsPypiLayoutBelowItsWebRootAndOnlyThere) {
+  const std::string layout =
+      "packages/ab/cd/a47579c528bf5086b85268a26a10b3a6c9ebed4c0e469be3d8420ab2d906/x-1.0.tar.gz";
+  auto local = net::Url::Parse("file:///media/usb/pypi/web/" + layout, net::Schemes::kHttpOrFile);
+  ASSERT_TRUE(local.has_value());
+  auto path = MirrorPathFor(*local, "x-1.0.tar.gz", std::nullopt);
+  ASSERT_TRUE(IsOk(path));
+  EXPECT_EQ(path->str(), layout);
+  // Over http(s) the layout must start the path, as on PyPI.
+  auto path_prefixed = MirrorPathFor(ParseUrl("https://example.org/mirror/" + layout),
+                                     "x-1.0.tar.gz", Digest());
+  ASSERT_TRUE(IsOk(path_prefixed));
+  EXPECT_NE(path_prefixed->str(), layout);
+  // A local path whose tail is not the layout gets the derived path.
+  auto other = net::Url::Parse("file:///srv/files/x-1.0.tar.gz", net::Schemes::kHttpOrFile);
+  ASSERT_TRUE(other.has_value());
+  auto derived = MirrorPathFor(*other, "x-1.0.tar.gz", Digest());
+  ASSERT_TRUE(IsOk(derived));
+  EXPECT_EQ(derived->str(),
+            "packages/2d/71/1642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881/"
+            "x-1.0.tar.gz");
+}
+
 TEST(FileLocationTest, WithoutSha256AnotherLayoutGetsAStablePathFromTheUrl) {
   const std::string url = "https://example.org/simple/x/x-1.0.tar.gz";
   auto path = MirrorPathFor(ParseUrl(url), "x-1.0.tar.gz", std::nullopt);

@@ -164,8 +164,8 @@ TEST(FileUpstreamSyncTest, MirrorsALocalIndexAsTheSameFilesAndPagesAsOverHttps) 
   const ServedTree served = ReadServed(local / "web");
   EXPECT_EQ(Essentials(served), Expected(manifest));
 
-  // The same tree served by nginx and mirrored as JSON over HTTPS serves the same files with the
-  // same page attributes (paths differ: a local URL is not PyPI's /packages/ layout).
+  // The same tree served by nginx and mirrored over HTTPS gives the same mirror, byte for byte:
+  // the local tree's PyPI layout (packages/<2>/<2>/<60>/) is kept below its web root.
   NginxUpstreamOptions serve;
   serve.tree = tree.string();
   auto upstream = NginxUpstream::Start(serve);
@@ -173,6 +173,10 @@ TEST(FileUpstreamSyncTest, MirrorsALocalIndexAsTheSameFilesAndPagesAsOverHttps) 
   const fs::path remote = temp.path() / "remote";
   SyncOk(testing::SyncOptionsFor(remote, *upstream));
   EXPECT_EQ(served, ReadServed(remote / "web"));
+  const auto local_tree = testing::Snapshot(local / "web");
+  const auto remote_tree = testing::Snapshot(remote / "web");
+  EXPECT_EQ(local_tree.size(), remote_tree.size());
+  EXPECT_TRUE(local_tree == remote_tree) << testing::DescribeDifferences(remote_tree, local_tree);
 
   // Nothing changed: nothing is fetched again and no page is rewritten.
   const engine::SyncReport again = SyncOk(LocalOptions(local, tree));
