@@ -11,32 +11,13 @@
 
 #include <fmt/format.h>
 
+#include "store/unique_fd.h"
+
 
 namespace cistern::engine {
 namespace {
 
 namespace fs = std::filesystem;
-
-// An open file descriptor, closed with its owner.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
 
 // The names an index directory may hold its page under, in the order they are tried.
 std::vector<std::pair<const char*, BodyType>> IndexNames(UpstreamFormat format) {
@@ -84,13 +65,12 @@ struct FileUpstream::IndexFile {
 };
 
 FileUpstream::FileUpstream(net::Client& client, net::Url index_url, HttpUpstreamOptions options)
-    : client_(client),
-      index_url_(std::move(index_url)),
+    : index_url_(std::move(index_url)),
       options_(options),
       directory_(LocalPath(index_url_).value_or(fs::path("/"))),
       allowed_(directory_.has_filename() ? directory_.parent_path()
                                          : directory_.parent_path().parent_path()),
-      http_(client_, index_url_, options_) {}
+      http_(client, index_url_, options_) {}
 
 FileUpstream::~FileUpstream() { disk_.join(); }
 
@@ -107,7 +87,7 @@ net::Task<Result<FileUpstream::IndexFile>> FileUpstream::ReadIndexFile(const fs:
     found.html_present = fs::exists(directory / "index.html", ec);
     for (const auto& [name, type] : IndexNames(format)) {
       const fs::path path = directory / name;
-      Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+      store::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
       if (fd.get() < 0) {
         if (errno == ENOENT) {
           continue;
@@ -235,14 +215,14 @@ net::Task<Result<net::ResponseHead>> FileUpstream::FetchFile(net::Url url, net::
   }
 
   struct Opened {
-    Fd fd;
+    store::UniqueFd fd;
     int error = 0;
     uint64_t size = 0;
     std::string etag;
   };
   Opened opened = co_await net::Offload(disk_, [&path]() {
     Opened result;
-    result.fd = Fd(::open(path->c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    result.fd = store::UniqueFd(::open(path->c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (result.fd.get() < 0) {
       result.error = errno;
       return result;

@@ -55,7 +55,6 @@ class FileUpstream final : public Upstream {
   net::Task<Result<IndexFile>> ReadIndexFile(const std::filesystem::path& directory,
                                              size_t max_bytes);
 
-  net::Client& client_;
   net::Url index_url_;
   HttpUpstreamOptions options_;
   std::filesystem::path directory_;  // the index root

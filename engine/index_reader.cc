@@ -43,18 +43,6 @@ Result<UpstreamFormat> ParseUpstreamFormat(std::string_view text) {
       fmt::format("upstream format \"{}\" is not one of \"json\", \"auto\", \"html\"", text)));
 }
 
-std::string_view UpstreamFormatName(UpstreamFormat format) noexcept {
-  switch (format) {
-    case UpstreamFormat::kJson:
-      return "json";
-    case UpstreamFormat::kAuto:
-      return "auto";
-    case UpstreamFormat::kHtml:
-      return "html";
-  }
-  return "json";
-}
-
 std::string_view AcceptHeaderFor(UpstreamFormat format) noexcept {
   switch (format) {
     case UpstreamFormat::kJson:

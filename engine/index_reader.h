@@ -31,7 +31,6 @@ enum class UpstreamFormat {
 
 // "json", "auto", "html". Errors: Errc::kConfig naming the value and the choices.
 [[nodiscard]] Result<UpstreamFormat> ParseUpstreamFormat(std::string_view text);
-std::string_view UpstreamFormatName(UpstreamFormat format) noexcept;
 
 // The Accept header an HTTP upstream sends (PEP 691's recommended q-values for `auto`).
 std::string_view AcceptHeaderFor(UpstreamFormat format) noexcept;

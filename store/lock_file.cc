@@ -7,11 +7,10 @@
 #include <unistd.h>
 #include <utility>
 
-#include "store/internal/unique_fd.h"
+#include "store/unique_fd.h"
 
 namespace cistern::store {
 namespace fs = std::filesystem;
-using internal::UniqueFd;
 
 namespace {
 

@@ -16,11 +16,10 @@
 #include "store/bytes.h"
 #include "store/crash_point.h"
 #include "store/digest.h"
-#include "store/internal/unique_fd.h"
+#include "store/unique_fd.h"
 
 namespace cistern::store {
 namespace fs = std::filesystem;
-using internal::UniqueFd;
 
 namespace {
 

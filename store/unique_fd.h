@@ -1,11 +1,11 @@
-// UniqueFd: owns a POSIX file descriptor and closes it on destruction. Shared by the store's
-// .cc files; no other module may include it.
+// UniqueFd: owns a POSIX file descriptor and closes it on destruction. The store's files use it,
+// and so does any module that opens files itself (engine's file:// upstream).
 #pragma once
 
 #include <unistd.h>
 #include <utility>
 
-namespace cistern::store::internal {
+namespace cistern::store {
 
 class UniqueFd {
  public:
@@ -51,4 +51,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace cistern::store::internal
+}  // namespace cistern::store
